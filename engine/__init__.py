@@ -1,0 +1,1 @@
+"""The ticketflow process engine around SpiffWorkflow: no Flask, no HTTP."""
