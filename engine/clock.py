@@ -48,6 +48,12 @@ def engine_time(now: datetime) -> Iterator[None]:
         _current.reset(token)
 
 
+def add_duration(start: datetime, iso_duration: str) -> datetime:
+    """``start`` plus an ISO 8601 duration, with SpiffWorkflow's calendar-aware month arithmetic."""
+    parsed = _spiff_timer.TimerEventDefinition.parse_iso_duration(iso_duration)
+    return start + _spiff_timer.TimerEventDefinition.get_timedelta_from_start(parsed, start)
+
+
 class FakeClock:
     """A clock for tests and replay: stands still until told to move."""
 

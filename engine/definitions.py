@@ -48,6 +48,11 @@ class Definition:
     flow_names: Mapping[tuple[str, str], str]
     schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def compactable(self) -> bool:
+        """Compaction cuts the tree above live tasks; a parallel or inclusive join would look back."""
+        return not any(e.kind in ("parallelGateway", "inclusiveGateway") for e in self.elements.values())
+
     def form_schema(self, element_id: str) -> dict[str, Any]:
         form = self.elements[element_id].form
         return self.schemas[form] if form else {"type": "object", "additionalProperties": False}

@@ -1,0 +1,201 @@
+"""One ticket's workflow inside one transaction: load, step, record, project, compact, save."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from . import workflow_state
+from .clock import engine_time
+from .definitions import Definition
+from .errors import Conflict, TicketflowError
+from .history import Where, record
+from .sandbox import TicketScriptEngine, compile_expression
+from .services import ServiceContext, ServiceRegistry
+from .store.models import HumanTask, Ticket
+
+
+class Execution:
+    """The workflow of one ticket, bound to the session of the current use case."""
+
+    def __init__(self, session: Session, ticket: Ticket, definition: Definition, registry: ServiceRegistry,
+                 lane_roles: Mapping[str, str], now: datetime, workflow: BpmnWorkflow | None = None) -> None:
+        self.session = session
+        self.ticket = ticket
+        self.definition = definition
+        self.registry = registry
+        self.lane_roles = lane_roles
+        self.now = now
+        self.workflow = workflow or workflow_state.restore(ticket.workflow, definition)
+        self.workflow.script_engine = TicketScriptEngine(self._dispatch)  # not serialized: attach every load
+
+    @classmethod
+    def start(cls, session: Session, ticket: Ticket, definition: Definition, registry: ServiceRegistry,
+              lane_roles: Mapping[str, str], now: datetime, data: dict[str, Any]) -> Execution:
+        workflow = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
+        workflow.task_tree.data.update(copy.deepcopy(data))
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(copy.deepcopy(data))
+        return cls(session, ticket, definition, registry, lane_roles, now, workflow)
+
+    # -- what the engine is waiting for -------------------------------------------------------
+    def ready_user_tasks(self) -> list[Task]:
+        return [t for t in self.workflow.get_tasks(state=TaskState.READY) if t.task_spec.manual]
+
+    def user_task(self, task_id: str) -> Task:
+        task = self.workflow.get_task_from_id(UUID(task_id))
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+            raise Conflict(f"task {task_id} is not ready in ticket {self.ticket.number}")
+        return task
+
+    def where(self, task: Task) -> Where:
+        element = self.definition.elements.get(task.task_spec.bpmn_id or "")
+        return Where(task.task_spec.bpmn_id, element.name if element else task.task_spec.bpmn_name,
+                     element.lane if element else task.task_spec.lane, str(task.id))
+
+    def current_data(self) -> dict[str, Any]:
+        """The process data as the next step sees it (``wf.data`` stays empty until the end)."""
+        ready = self.ready_user_tasks()
+        if ready:
+            return dict(ready[0].data)
+        if self.workflow.is_completed():
+            return dict(self.workflow.data)
+        return dict(self.workflow.last_task.data) if self.workflow.last_task else {}
+
+    # -- stepping -----------------------------------------------------------------------------
+    def complete_user_task(self, task: Task, data: dict[str, Any], actor: str) -> None:
+        # Task data is copied shallowly between tasks; give this task its own copy of nested values.
+        task.data.update(copy.deepcopy(data))
+        with engine_time(self.now):
+            self._guard(task.run)
+        record(self.session, self.ticket, "task_completed", actor, self.now, {"form": data}, self.where(task))
+
+    def run_engine_steps(self) -> None:
+        with engine_time(self.now):
+            self._guard(lambda: self.workflow.do_engine_steps(did_complete_task=self._on_completed))
+
+    def fire_timers(self) -> list[str]:
+        """Fire every due timer (SpiffWorkflow fires strictly after the deadline); return their elements."""
+        fired = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            value = definition.details(task).value if hasattr(definition, "details") else None
+            if isinstance(value, str) and datetime.fromisoformat(value) < self.now:
+                fired.append(task)
+        with engine_time(self.now):
+            self._guard(self.workflow.refresh_timers)
+        for task in fired:
+            record(self.session, self.ticket, "timer_fired", "worker", self.now,
+                   {"timer": task.task_spec.bpmn_name}, self.where(task))
+        self.run_engine_steps()
+        return [t.task_spec.bpmn_id for t in fired]
+
+    def _guard(self, step: Any) -> Any:
+        """Unwrap SpiffWorkflow's exception wrappers so callers see the real domain error."""
+        try:
+            return step()
+        except SpiffWorkflowException as exc:
+            cause: BaseException | None = exc
+            while cause is not None:
+                if isinstance(cause, TicketflowError):
+                    raise cause from exc
+                cause = getattr(cause, "exception", None) or cause.__cause__
+            raise
+
+    def _dispatch(self, operator: str, element: str, params: Mapping[str, Any]) -> Any:
+        handler = self.registry.get(operator)
+        info = self.definition.elements.get(element)
+        where = Where(element, info.name if info else element, info.lane if info else None)
+        result = handler(ServiceContext(self.session, self.ticket, self.now, where), **params)
+        record(self.session, self.ticket, "service_called", "system", self.now,
+               {"operator": operator, "inputs": dict(params), "result": result}, where)
+        return result
+
+    def _on_completed(self, task: Task) -> None:
+        spec = task.task_spec
+        if spec.bpmn_id is None or isinstance(spec, ServiceTask):
+            return  # internal bookkeeping tasks; service calls record themselves
+        if isinstance(spec, ExclusiveGateway):
+            self._record_gateway(task)
+        elif spec.__class__.__name__ == "EndEvent":
+            record(self.session, self.ticket, "end_reached", "system", self.now, {}, self.where(task))
+        elif spec.__class__.__name__ == "StartEvent":
+            record(self.session, self.ticket, "process_started", "system", self.now,
+                   {"definition": self.definition.sha256}, self.where(task))
+
+    def _record_gateway(self, task: Task) -> None:
+        taken = [c for c in task.children if not c.has_state(TaskState.PREDICTED_MASK)]
+        target = taken[0].task_spec.bpmn_id if taken else None
+        names: set[str] = set()
+        for condition, _ in task.task_spec.cond_task_specs:
+            if condition is not None:
+                names |= set(compile_expression(condition.args[0]).co_names)
+        inputs = {n: task.data[n] for n in sorted(names) if n in task.data}
+        branch = self.definition.flow_names.get((task.task_spec.bpmn_id, target or ""), target)
+        record(self.session, self.ticket, "gateway_taken", "system", self.now,
+               {"gateway": task.task_spec.bpmn_name, "branch": branch, "target": target, "inputs": inputs},
+               self.where(task))
+
+    # -- saving -------------------------------------------------------------------------------
+    def save(self) -> None:
+        """Project the workflow onto the ticket and worklist rows, compact, and serialize."""
+        ready = self.ready_user_tasks()
+        self._sync_worklist(ready)
+        self._project(ready)
+        if self.definition.compactable:
+            workflow_state.compact(self.workflow)
+        self.ticket.workflow = workflow_state.dump(self.workflow)
+
+    def _sync_worklist(self, ready: list[Task]) -> None:
+        rows = {row.id: row for row in self.session.scalars(
+            select(HumanTask).where(HumanTask.ticket_id == self.ticket.id, HumanTask.state == "ready"))}
+        ready_ids = {str(t.id): t for t in ready}
+        for row_id, row in rows.items():
+            if row_id not in ready_ids:
+                row.state = "cancelled"
+        for task_id, task in ready_ids.items():
+            if task_id in rows:
+                continue
+            where = self.where(task)
+            element = self.definition.elements[task.task_spec.bpmn_id]
+            self.session.add(HumanTask(
+                id=task_id, ticket_id=self.ticket.id, element_id=element.id, name=element.name,
+                lane=where.lane or "", form=element.form, state="ready", created_at=self.now))
+            record(self.session, self.ticket, "task_ready", "system", self.now, {}, where)
+
+    def _project(self, ready: list[Task]) -> None:
+        ticket = self.ticket
+        lanes = sorted({self.where(t).lane or "" for t in ready})
+        ticket.current_lanes = ",".join(lanes)
+        ticket.current_steps = ", ".join(self.where(t).element_name or "" for t in ready)[:500]
+        if self.workflow.is_completed():
+            if ticket.status != "closed":
+                record(self.session, ticket, "process_completed", "system", self.now, {})
+            ticket.status = "closed"
+            ticket.next_timer_at = None
+            return
+        roles = {self.lane_roles.get(lane) for lane in lanes}
+        if "customer" in roles:
+            ticket.status = "awaiting_customer"
+        elif ready:
+            ticket.status = "with_" + "_".join(sorted(r or "unmapped" for r in roles))
+        else:
+            ticket.status = "waiting"  # only timers or messages can move it on
+        ticket.next_timer_at = self._next_timer()
+
+    def _next_timer(self) -> datetime | None:
+        times = [datetime.fromisoformat(e.value) for e in self.workflow.waiting_events()
+                 if isinstance(e.value, str)]
+        return min(times) if times else None
+

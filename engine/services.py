@@ -1,0 +1,73 @@
+"""The service-task handler contract: what a handler receives and how it is registered."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from .history import Where, record
+from .store.models import OutboxMessage, Ticket, Unit
+
+
+@dataclass
+class ServiceContext:
+    """Everything a handler may touch: the ticket's rows, within the step's transaction.
+
+    Handlers read and write rows and queue outbox messages; they never commit and never send.
+    """
+
+    session: Session
+    ticket: Ticket
+    now: datetime
+    where: Where
+
+    @property
+    def unit(self) -> Unit:
+        unit = self.session.get(Unit, self.ticket.unit_code)
+        if unit is None:
+            raise LookupError(f"unit '{self.ticket.unit_code}' is not configured")
+        return unit
+
+    def queue_message(self, purpose: str, subject: str, body: str, *, channel: str = "email",
+                      recipient: str | None = None, payload: dict[str, Any] | None = None) -> OutboxMessage:
+        """Queue a message for delivery after commit and record it in the ticket's history."""
+        to = recipient or self.ticket.contact.get("email") or self.ticket.customer
+        message = OutboxMessage(
+            ticket_id=self.ticket.id, channel=channel, purpose=purpose, recipient=to, subject=subject,
+            body=body, payload=payload or {}, state="pending", attempts=0, next_attempt_at=self.now,
+            created_at=self.now,
+        )
+        self.session.add(message)
+        self.session.flush()
+        record(self.session, self.ticket, "message_queued", "system", self.now,
+               {"message_id": message.id, "purpose": purpose, "channel": channel, "recipient": to,
+                "subject": subject, "body": body}, self.where)
+        return message
+
+
+Handler = Callable[..., Any]
+"""handler(ctx: ServiceContext, **parameters) -> JSON-serialisable result."""
+
+
+class ServiceRegistry:
+    """Handlers keyed by the operator id the diagram's service tasks name."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, operator: str, handler: Handler) -> None:
+        if operator in self._handlers:
+            raise ValueError(f"operator '{operator}' is already registered")
+        self._handlers[operator] = handler
+
+    def get(self, operator: str) -> Handler:
+        try:
+            return self._handlers[operator]
+        except KeyError:
+            raise LookupError(f"no handler registered for operator '{operator}'") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._handlers))

@@ -1,0 +1,186 @@
+"""SQLAlchemy 2.0 typed models. The schema itself is created by the Alembic migrations."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which drops the offset) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; ticketflow stores aware UTC times only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ProcessDefinition(Base):
+    """An immutable deployed diagram with its forms; tickets are pinned to one."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    bpmn: Mapped[bytes] = mapped_column(LargeBinary)
+    forms: Mapped[dict[str, Any]]  # file name -> text
+    deployed_by: Mapped[str] = mapped_column(String(200))
+    deployed_at: Mapped[datetime]
+
+
+class Unit(Base):
+    """A support unit and its service levels (ISO 8601 durations)."""
+
+    __tablename__ = "unit"
+
+    code: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    first_response: Mapped[str] = mapped_column(String(32))
+    response_window: Mapped[str] = mapped_column(String(32))
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index("ix_ticket_status_opened", "status", "opened_at"),
+        Index("ix_ticket_customer_opened", "customer", "opened_at"),
+        Index("ix_ticket_unit_status", "unit_code", "status"),
+        Index("ix_ticket_priority_status", "priority", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(30))
+    current_lanes: Mapped[str] = mapped_column(String(200), default="", index=True)
+    current_steps: Mapped[str] = mapped_column(String(500), default="")
+    channel: Mapped[str] = mapped_column(String(30))
+    customer: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[dict[str, Any]]
+    registered_by: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(String(30))
+    impact: Mapped[str | None] = mapped_column(String(10))
+    urgency: Mapped[str | None] = mapped_column(String(10))
+    priority: Mapped[str | None] = mapped_column(String(2))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("unit.code"))
+    opened_at: Mapped[datetime]
+    first_response_due: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    workflow: Mapped[str] = mapped_column(Text)
+    next_timer_at: Mapped[datetime | None] = mapped_column(index=True)
+    stalled_reason: Mapped[str | None] = mapped_column(Text)
+    history_seq: Mapped[int] = mapped_column(default=0)
+    history_head: Mapped[str] = mapped_column(String(64), default="")
+
+    # Optimistic lock: every UPDATE says "... WHERE version = :seen" and bumps it.
+    __mapper_args__ = {"version_id_col": version}
+
+
+class HumanTask(Base):
+    """The worklist: READY user tasks, kept in step with the workflow in the same transaction."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_state_lane", "state", "lane", "created_at"),
+        Index("ix_human_task_state_assignee", "state", "assignee"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the SpiffWorkflow task id
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    lane: Mapped[str] = mapped_column(String(100))
+    form: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))  # ready | completed | cancelled
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+    completed_at: Mapped[datetime | None]
+
+
+class HistoryEvent(Base):
+    """Append-only, hash-chained record of everything that happened to a ticket."""
+
+    __tablename__ = "history_event"
+    __table_args__ = (UniqueConstraint("ticket_id", "seq"), Index("ix_history_event_at", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    seq: Mapped[int]
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(50))
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    element_name: Mapped[str | None] = mapped_column(String(300))
+    lane: Mapped[str | None] = mapped_column(String(100))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    data: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxMessage(Base):
+    """A message to deliver after commit (email or webhook), with retry bookkeeping."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # email | webhook
+    purpose: Mapped[str] = mapped_column(String(50))  # acknowledgment, resolution, validation_request, ...
+    recipient: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class KbArticle(Base):
+    """A knowledge-base article; searched with the database's own full-text index."""
+
+    __tablename__ = "kb_article"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[str] = mapped_column(String(500), default="")
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An article past its review date is not "up to date" and is not offered as a resolution.
+    review_by: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,137 @@
+"""Workflow (de)serialization by spec reference, and compaction of the task tree at wait states."""
+from __future__ import annotations
+
+import contextvars
+import json
+from copy import copy
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .definitions import Definition
+
+_restoring: contextvars.ContextVar[Definition] = contextvars.ContextVar("ticketflow_restoring")
+
+
+class _WorkflowBySpecReference(BpmnWorkflowConverter):
+    """Stores a workflow without its spec; restores it against the pinned, already-parsed spec.
+
+    Every ticket otherwise carries a full copy of the diagram's spec (about 4x the state) and
+    every load would deserialize it again.
+    """
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any]) -> BpmnWorkflow:
+        definition = _restoring.get()
+        workflow = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs), deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+_CONFIG = copy(SPIFF_CONFIG)
+_CONFIG[BpmnWorkflow] = _WorkflowBySpecReference
+SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_CONFIG))
+
+
+def dump(workflow: BpmnWorkflow) -> str:
+    """Serialize the workflow's state to JSON, without its spec."""
+    return SERIALIZER.serialize_json(workflow)
+
+
+def restore(state: str, definition: Definition) -> BpmnWorkflow:
+    """Rebuild a workflow from stored JSON against the definition it is pinned to."""
+    token = _restoring.set(definition)
+    try:
+        return SERIALIZER.deserialize_json(state)
+    finally:
+        _restoring.reset(token)
+
+
+def _is_spent_end_join(task: Task) -> bool:
+    """A branch that already reached its end event and only waits for the process to end.
+
+    Each reminder branch leaves one; the final ``_EndJoin`` waits for 'everything else to finish'
+    and so does not need it.
+    """
+    return isinstance(task.task_spec, _EndJoin) and task.state == TaskState.WAITING
+
+
+def compact(workflow: BpmnWorkflow) -> int:
+    """Drop finished history from the task tree; return how many tasks were removed.
+
+    At a wait state, the lowest finished common ancestor of every live task becomes the root.
+    Our own history carries the record of what was dropped. Sound for this engine only while no
+    parallel or inclusive join above the cut looks back for its split: the caller checks the
+    definition allows it (``Definition.compactable``).
+    """
+    if workflow.is_completed() or workflow.subprocesses:
+        return 0
+    live = [t for t in workflow.tasks.values()
+            if t.has_state(TaskState.NOT_FINISHED_MASK) and not _is_spent_end_join(t)]
+    if not live:
+        return 0
+    root = _lowest_finished_common_ancestor(live)
+    if root is None or root is workflow.task_tree:
+        return 0
+    keep: dict[UUID, Task] = {}
+    stack = [root]
+    while stack:
+        task = stack.pop()
+        keep[task.id] = task
+        stack.extend(task.children)
+    removed = len(workflow.tasks) - len(keep)
+    # Materialise the root's data: a parentless task is serialized with full data, not a delta.
+    root.data = dict(root.data)
+    root._parent = None
+    workflow.task_tree = root
+    workflow.tasks = keep
+    if workflow.last_task is not None and workflow.last_task.id not in keep:
+        workflow.last_task = root
+    return removed
+
+
+def _lowest_finished_common_ancestor(tasks: list[Task]) -> Task | None:
+    def chain(task: Task) -> list[Task]:
+        path = []
+        node: Task | None = task
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        return path[::-1]  # root first
+
+    common = chain(tasks[0])
+    for task in tasks[1:]:
+        other = chain(task)
+        n = 0
+        while n < min(len(common), len(other)) and common[n] is other[n]:
+            n += 1
+        common = common[:n]
+    for candidate in reversed(common):
+        if candidate.has_state(TaskState.FINISHED_MASK):
+            return candidate
+    return None
+
+
+def state_size(state: str) -> int:
+    """Bytes of stored state, for benchmarks and diagnostics."""
+    return len(state.encode())
+
+
+def task_count(state: str) -> int:
+    return len(json.loads(state)["tasks"])

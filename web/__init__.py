@@ -1,0 +1,1 @@
+"""The thin HTTP layer and the composition roots (app factory, CLI, worker)."""

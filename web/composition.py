@@ -1,0 +1,27 @@
+"""Composition root: wires the database, the handler registry and the definition loader into a Runtime."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.access import Actor
+from engine.clock import Clock, system_clock
+from engine.config import EngineConfig
+from engine.definitions import read_bundle
+from engine.runtime import Runtime, build_runtime
+from engine.store.db import REPO_ROOT, make_engine, session_factory
+from tasks import build_registry
+
+BUNDLED_DIAGRAM = REPO_ROOT / "bpmn" / "support_ticket.bpmn"
+
+
+def make_runtime(config: EngineConfig, clock: Clock = system_clock) -> Runtime:
+    """A runtime over the configured database with every shipped handler registered."""
+    engine = make_engine(config.database_url)
+    return build_runtime(session_factory(engine), build_registry(), config.lane_roles, clock)
+
+
+def deploy_file(runtime: Runtime, path: Path = BUNDLED_DIAGRAM, actor: Actor | None = None) -> tuple[int, bool]:
+    """Deploy a diagram and its forms from disk; return (version, newly created)."""
+    bpmn, forms = read_bundle(path)
+    row, created = runtime.deploy(bpmn, forms, actor or Actor("deployer", "process_owner"))
+    return row.version, created
