@@ -23,7 +23,7 @@ _STOPWORDS = frozenset(
     "a an and are as at be but by can cannot do does for from has have how i if in into is it its me my "
     "no not of on or our please so that the their then there this to too was we were what when where which "
     "who why will with you your after before again all also any because been being could did get got just "
-    "more most now only other over some such than very would should since while".split()
+    "more most now only other over some such than very would should since while out up off new get".split()
 )
 
 

@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is set up here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TICKETFLOW_DATABASE_URL ?= sqlite:///var/ticketflow.db
+
+.PHONY: run test install migrate demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/ticketflow db upgrade
+
+# The main job: migrate the embedded SQLite database, deploy the diagram, play every path.
+run: migrate
+	$(BIN)/ticketflow deploy bpmn/support_ticket.bpmn
+	$(BIN)/ticketflow demo
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m bench.engine
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
