@@ -60,13 +60,23 @@ class SandboxViolation(TicketflowError):
     title = "Expression refused"
 
 
-class ServiceFailed(TicketflowError):
+class StepFailed(TicketflowError):
+    """An engine step failed (an expression, a script); the ticket was left as it was before it."""
+
+    title = "Process step failed"
+
+    def __init__(self, element: str, cause: BaseException, detail: str | None = None) -> None:
+        super().__init__(detail or f"step '{element}' failed: {type(cause).__name__}: {cause}")
+        self.element = element
+        self.cause = cause
+
+
+class ServiceFailed(StepFailed):
     """A service-task handler raised; the ticket was left as it was before the step."""
 
     title = "Service task failed"
 
     def __init__(self, operator: str, element: str, cause: BaseException) -> None:
-        super().__init__(f"service '{operator}' in '{element}' failed: {type(cause).__name__}: {cause}")
+        super().__init__(element, cause,
+                         f"service '{operator}' in '{element}' failed: {type(cause).__name__}: {cause}")
         self.operator = operator
-        self.element = element
-        self.cause = cause

@@ -8,7 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
@@ -19,7 +21,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import workflow_state
 from .clock import engine_time
 from .definitions import Definition
-from .errors import Conflict, TicketflowError
+from .errors import Conflict, StepFailed, TicketflowError
 from .history import Where, record
 from .sandbox import TicketScriptEngine, compile_expression
 from .services import ServiceContext, ServiceRegistry
@@ -33,6 +35,7 @@ class Execution:
                  lane_roles: Mapping[str, str], now: datetime, workflow: BpmnWorkflow | None = None) -> None:
         self.session = session
         self.ticket = ticket
+        self.number = ticket.number  # read now: after a failed flush the row cannot be reloaded
         self.definition = definition
         self.registry = registry
         self.lane_roles = lane_roles
@@ -102,7 +105,7 @@ class Execution:
         return [t.task_spec.bpmn_id for t in fired]
 
     def _guard(self, step: Any) -> Any:
-        """Unwrap SpiffWorkflow's exception wrappers so callers see the real domain error."""
+        """Unwrap SpiffWorkflow's exception wrappers so callers see a domain error."""
         try:
             return step()
         except SpiffWorkflowException as exc:
@@ -111,13 +114,19 @@ class Execution:
                 if isinstance(cause, TicketflowError):
                     raise cause from exc
                 cause = getattr(cause, "exception", None) or cause.__cause__
-            raise
+            task = getattr(exc, "task", None)
+            element = task.task_spec.bpmn_id if task is not None else "?"
+            raise StepFailed(element or "?", exc) from exc
 
     def _dispatch(self, operator: str, element: str, params: Mapping[str, Any]) -> Any:
         handler = self.registry.get(operator)
         info = self.definition.elements.get(element)
         where = Where(element, info.name if info else element, info.lane if info else None)
-        result = handler(ServiceContext(self.session, self.ticket, self.now, where), **params)
+        try:
+            result = handler(ServiceContext(self.session, self.ticket, self.now, where), **params)
+        except (StaleDataError, IntegrityError):
+            # A handler's query autoflushed our rows and found the ticket (or its history) changed.
+            raise stale_ticket(self.number) from None
         record(self.session, self.ticket, "service_called", "system", self.now,
                {"operator": operator, "inputs": dict(params), "result": result}, where)
         return result
@@ -199,3 +208,7 @@ class Execution:
                  if isinstance(e.value, str)]
         return min(times) if times else None
 
+
+
+def stale_ticket(number: str | None) -> Conflict:
+    return Conflict(f"ticket {number} was changed by someone else at the same time: reload and try again")

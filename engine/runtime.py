@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -14,8 +15,8 @@ from . import history
 from .access import Actor, check_may_work
 from .clock import Clock, system_clock
 from .definitions import Definition, DefinitionLoader
-from .errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, SandboxViolation, ServiceFailed
-from .execution import Execution
+from .errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, SandboxViolation, StepFailed
+from .execution import Execution, stale_ticket
 from .forms import validate_form
 from .history import Where
 from .services import ServiceRegistry
@@ -67,6 +68,12 @@ class Runtime:
         self.lane_roles = dict(lane_roles)
         self.clock = clock
 
+    def close(self) -> None:
+        """Release the database connections this runtime holds."""
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
 
@@ -116,7 +123,7 @@ class Runtime:
             raise Forbidden(f"role '{actor.role}' does not open tickets")
         try:
             return self._open(intake, actor, run_steps=True)
-        except (ServiceFailed, SandboxViolation) as failure:
+        except (StepFailed, SandboxViolation) as failure:
             # The intake must never be lost: keep the ticket at its start, stalled and retryable.
             return self._open(intake, actor, run_steps=False, failure=failure)
 
@@ -147,9 +154,9 @@ class Runtime:
             execution = Execution.start(session, ticket, definition, self.registry, self.lane_roles, now, data)
             if run_steps:
                 execution.run_engine_steps()
-            else:
-                self._stall(ticket, failure, now)
             execution.save()
+            if not run_steps:
+                self._stall(ticket, failure, now)
             uow.commit()
             return self._view(session, ticket, definition_row)
 
@@ -283,26 +290,27 @@ class Runtime:
                 raise Conflict(f"task {task_id} is assigned to {row.assignee}")
             definition_row, definition = self.definition_of(session, ticket.definition_id)
             validate_form(definition.form_schema(row.element_id), data)
-            execution = Execution(session, ticket, definition, self.registry, self.lane_roles, now)
-            task = execution.user_task(task_id)
-            if actor.is_admin and (self.lane_roles.get(row.lane) != "admin"):
-                history.record(session, ticket, "admin_override", actor.name, now,
-                               {"action": "complete_task", "assignee": row.assignee}, execution.where(task))
-            execution.complete_user_task(task, data, actor.name)
-            if ticket.first_response_at is None and actor.role != "customer":
-                ticket.first_response_at = now
-            row.state, row.completed_by, row.completed_at = "completed", actor.name, now
-            execution.run_engine_steps()
-            execution.save()
-            self._commit(uow, ticket)
+            number = ticket.number
+            try:
+                self._complete(session, row, ticket, definition, data, actor, now)
+                uow.commit()
+            except (StaleDataError, IntegrityError):
+                raise stale_ticket(number) from None
             return self._view(session, ticket, definition_row)
 
-    def _commit(self, uow: UnitOfWork, ticket: Ticket) -> None:
-        try:
-            uow.commit()
-        except StaleDataError:
-            raise Conflict(f"ticket {ticket.number} was changed by someone else at the same time: "
-                           "reload and try again") from None
+    def _complete(self, session: Session, row: HumanTask, ticket: Ticket, definition: Definition,
+                  data: dict[str, Any], actor: Actor, now: datetime) -> None:
+        execution = Execution(session, ticket, definition, self.registry, self.lane_roles, now)
+        task = execution.user_task(row.id)
+        if actor.is_admin and (self.lane_roles.get(row.lane) != "admin"):
+            history.record(session, ticket, "admin_override", actor.name, now,
+                           {"action": "complete_task", "assignee": row.assignee}, execution.where(task))
+        execution.complete_user_task(task, data, actor.name)
+        if ticket.first_response_at is None and actor.role != "customer":
+            ticket.first_response_at = now
+        row.state, row.completed_by, row.completed_at = "completed", actor.name, now
+        execution.run_engine_steps()
+        execution.save()
 
     # -- background work ----------------------------------------------------------------------
     def fire_due_timers(self, now: datetime | None = None, batch: int = 100) -> list[str]:
@@ -321,7 +329,8 @@ class Runtime:
     def _advance(self, ticket_id: int, now: datetime) -> str | None:
         with self.uow() as uow:
             session = uow.session
-            ticket = session.get(Ticket, ticket_id)
+            # On PostgreSQL, workers on any host skip a ticket another one is advancing.
+            ticket = session.get(Ticket, ticket_id, with_for_update={"skip_locked": True})
             if ticket is None or ticket.next_timer_at is None or ticket.next_timer_at >= now:
                 return None  # another worker got there first
             _, definition = self.definition_of(session, ticket.definition_id)
@@ -333,7 +342,7 @@ class Runtime:
                     execution.run_engine_steps()
                 else:
                     execution.fire_timers()
-            except (ServiceFailed, SandboxViolation) as failure:
+            except (StepFailed, SandboxViolation) as failure:
                 uow.session.rollback()
                 self._record_failure(ticket_id, failure, now)
                 return None

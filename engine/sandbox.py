@@ -7,6 +7,7 @@ starting with ``_`` and routes attribute, item and iteration access through guar
 """
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -25,7 +26,7 @@ from RestrictedPython.Guards import (
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
-from .errors import SandboxViolation, ServiceFailed
+from .errors import SandboxViolation, ServiceFailed, TicketflowError
 
 # What a process owner's expression may call: pure, side-effect-free helpers only.
 _EXTRA_BUILTINS = {
@@ -45,9 +46,21 @@ _GUARDS: dict[str, Any] = {
 }
 
 
+def _refuse_imports(source: str, mode: str) -> None:
+    # RestrictedPython compiles `import` and only fails at run time (no __import__ builtin);
+    # refuse it here so the lint reports it before a deploy.
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError:
+        return  # RestrictedPython reports syntax errors with its own message
+    if any(isinstance(node, ast.Import | ast.ImportFrom) for node in ast.walk(tree)):
+        raise SandboxViolation("imports are not allowed in diagram expressions or scripts")
+
+
 @lru_cache(maxsize=1024)
 def compile_expression(expression: str) -> CodeType:
     """Compile a diagram expression under RestrictedPython, or raise SandboxViolation."""
+    _refuse_imports(expression, "eval")
     result = compile_restricted_eval(expression)
     if result.errors or result.code is None:
         raise SandboxViolation(f"expression {expression!r} refused: {'; '.join(result.errors)}")
@@ -57,6 +70,7 @@ def compile_expression(expression: str) -> CodeType:
 @lru_cache(maxsize=256)
 def compile_script(script: str) -> CodeType:
     """Compile a diagram script under RestrictedPython, or raise SandboxViolation."""
+    _refuse_imports(script, "exec")
     result = compile_restricted_exec(script)
     if result.errors or result.code is None:
         raise SandboxViolation(f"script refused: {'; '.join(result.errors)}")
@@ -114,8 +128,8 @@ class TicketScriptEngine(PythonScriptEngine):
         element = task.task_spec.bpmn_id or task.task_spec.name
         try:
             result = self._dispatch(operation_name, element, params)
-        except (SandboxViolation, ServiceFailed):
-            raise
+        except TicketflowError:
+            raise  # already a domain error (a refused expression, a version conflict)
         except Exception as exc:  # a handler's own failure, reported with its real cause
             raise ServiceFailed(operation_name, element, exc) from exc
         # SpiffWorkflow json.loads the result into the task's result variable.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,8 +39,22 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def runtime(sqlite_url: str, clock: FakeClock) -> Runtime:
-    runtime = make_runtime(EngineConfig(database_url=sqlite_url), clock)
+def runtimes(clock: FakeClock) -> Iterator[Callable[..., Runtime]]:
+    """Build runtimes over a database URL (as separate processes would); all closed at teardown."""
+    made: list[Runtime] = []
+
+    def make(url: str, run_clock: FakeClock | None = None) -> Runtime:
+        made.append(make_runtime(EngineConfig(database_url=url), run_clock or clock))
+        return made[-1]
+
+    yield make
+    for runtime in made:
+        runtime.close()
+
+
+@pytest.fixture
+def runtime(sqlite_url: str, runtimes: Callable[..., Runtime]) -> Runtime:
+    runtime = runtimes(sqlite_url)
     deploy_file(runtime)
     return runtime
 

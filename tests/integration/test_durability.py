@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from engine import workflow_state
 from engine.clock import FakeClock
-from engine.config import EngineConfig
 from engine.runtime import Runtime
 from engine.store.models import Ticket
 from tests.conftest import (
@@ -16,32 +15,32 @@ from tests.conftest import (
     complete_current, intake,
 )
 from tests.integration.helpers import ticket_row
-from web.composition import make_runtime
 
 SCRIPT = [(L1, CLASSIFY), (L1, ASSESS_ESCALATE), (L1, ESCALATE), (L2, INVESTIGATE), (L2, FIX), (L1, SOLUTION),
           (CUSTOMER, PERSISTS), (L2, INVESTIGATE), (L2, FIX), (L1, SOLUTION), (CUSTOMER, RESOLVED)]
 
 
 def test_a_new_engine_over_the_same_database_continues_at_every_wait_state(
-        runtime: Runtime, sqlite_url: str, clock: FakeClock) -> None:
+        runtime: Runtime, sqlite_url: str, runtimes) -> None:
     number = runtime.open_ticket(intake(), CUSTOMER).number
     for actor, data in SCRIPT:
-        restarted = make_runtime(EngineConfig(database_url=sqlite_url), clock)  # nothing shared in memory
+        restarted = runtimes(sqlite_url)  # nothing shared in memory
         before = restarted.get_ticket(number)
         assert len(before.ready_tasks) == 1
         complete_current(restarted, number, actor, data)
-    assert make_runtime(EngineConfig(database_url=sqlite_url), clock).get_ticket(number).status == "closed"
+    assert runtimes(sqlite_url).get_ticket(number).status == "closed"
 
 
-def test_restart_between_reminders_keeps_the_timer(runtime: Runtime, sqlite_url: str, clock: FakeClock) -> None:
+def test_restart_between_reminders_keeps_the_timer(
+        runtime: Runtime, sqlite_url: str, clock: FakeClock, runtimes) -> None:
     number = runtime.open_ticket(intake(), CUSTOMER).number
     for actor, data in SCRIPT[:6]:
         complete_current(runtime, number, actor, data)
     due = runtime.get_ticket(number).next_timer_at
     clock.now = due
     clock.advance(seconds=1)
-    assert make_runtime(EngineConfig(database_url=sqlite_url), clock).fire_due_timers() == [number]
-    next_due = make_runtime(EngineConfig(database_url=sqlite_url), clock).get_ticket(number).next_timer_at
+    assert runtimes(sqlite_url).fire_due_timers() == [number]
+    next_due = runtimes(sqlite_url).get_ticket(number).next_timer_at
     assert next_due is not None and (next_due - due).days == 3
 
 
@@ -91,7 +90,7 @@ def _play_with_reminders(runtime: Runtime, clock: FakeClock) -> str:
 
 
 def test_compaction_keeps_the_ticket_identical_to_an_uncompacted_run(
-        tmp_path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path, clock: FakeClock, runtimes, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.store.db import upgrade
     from web.composition import deploy_file
 
@@ -102,7 +101,7 @@ def test_compaction_keeps_the_ticket_identical_to_an_uncompacted_run(
         run_clock = FakeClock(clock.now)
         if not compacting:
             monkeypatch.setattr(workflow_state, "compact", lambda workflow: 0)
-        runtime = make_runtime(EngineConfig(database_url=url), run_clock)
+        runtime = runtimes(url, run_clock)
         deploy_file(runtime)
         number = _play_with_reminders(runtime, run_clock)
         results.append((_observable(runtime, number), len(ticket_row(runtime, number).workflow)))
