@@ -487,7 +487,8 @@ def loop_notes(engine_points: dict[int, LoopPoint], raw: RawLoopResult) -> list[
         lines.append(f"  raw SpiffWorkflow, no compaction: loop {raw_last.loop} / loop {raw_first.loop} = "
                      f"{raw_last.step_ms / raw_first.step_ms:.1f}x")
     if raw.failed_at is not None:
-        lines.append(f"  raw SpiffWorkflow failed at loop {raw.failed_at}: {raw.failure[:72]}")
+        lines += [f"  raw SpiffWorkflow failed at loop {raw.failed_at} (task tree too deep to walk):",
+                  f"    {raw.failure}"]
     else:
         lines.append(f"  raw SpiffWorkflow did not fail within {RAW_LOOP_CAP} loops")
     return lines

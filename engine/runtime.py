@@ -57,6 +57,14 @@ class TicketIntake:
         return problems
 
 
+@dataclass(frozen=True)
+class DefinitionInfo:
+    id: int
+    key: str
+    version: int
+    sha256: str
+
+
 class Runtime:
     """The engine facade: persistence, definitions and handlers are handed in by a composition root."""
 
@@ -67,6 +75,7 @@ class Runtime:
         self.registry = registry
         self.lane_roles = dict(lane_roles)
         self.clock = clock
+        self._definitions: dict[int, tuple[DefinitionInfo, Definition]] = {}
 
     def close(self) -> None:
         """Release the database connections this runtime holds."""
@@ -98,14 +107,21 @@ class Runtime:
             uow.commit()
             return row, True
 
-    def definition_of(self, session: Session, definition_id: int) -> tuple[ProcessDefinition, Definition]:
+    def definition_of(self, session: Session, definition_id: int) -> tuple[DefinitionInfo, Definition]:
+        """The pinned definition; rows are immutable, so the parsed form is cached by id."""
+        cached = self._definitions.get(definition_id)
+        if cached is not None:
+            return cached
         row = session.get(ProcessDefinition, definition_id)
         if row is None:
             raise NotFound(f"process definition {definition_id} does not exist")
-        return row, self.loader.load(row.bpmn, {k: v.encode() for k, v in row.forms.items()})
+        parsed = self.loader.load(row.bpmn, {k: v.encode() for k, v in row.forms.items()})
+        info = DefinitionInfo(row.id, row.key, row.version, row.sha256)
+        self._definitions[definition_id] = (info, parsed)
+        return info, parsed
 
-    def _latest_definition(self, session: Session) -> ProcessDefinition:
-        row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == PROCESS_KEY)
+    def _latest_definition_id(self, session: Session) -> int:
+        row = session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == PROCESS_KEY)
                              .order_by(ProcessDefinition.version.desc()).limit(1))
         if row is None:
             raise NotFound("no process definition is deployed: run `ticketflow deploy bpmn/support_ticket.bpmn`")
@@ -134,12 +150,11 @@ class Runtime:
             session = uow.session
             if session.get(Unit, intake.unit) is None:
                 raise InvalidInput("the ticket cannot be opened", [FieldError("/unit", f"unknown unit '{intake.unit}'")])
-            definition_row = self._latest_definition(session)
-            _, definition = self.definition_of(session, definition_row.id)
+            definition_info, definition = self.definition_of(session, self._latest_definition_id(session))
             ticket = Ticket(
                 status="new", channel=intake.channel, customer=intake.customer, contact=intake.contact,
                 registered_by=actor.name, subject=intake.subject.strip(), description=intake.description.strip(),
-                unit_code=intake.unit, opened_at=now, definition_id=definition_row.id, workflow="",
+                unit_code=intake.unit, opened_at=now, definition_id=definition_info.id, workflow="",
                 current_lanes="", current_steps="", history_seq=0, history_head="")
             session.add(ticket)
             session.flush()
@@ -147,8 +162,8 @@ class Runtime:
             history.record(session, ticket, "ticket_opened", actor.name, now, {
                 "channel": intake.channel, "customer": intake.customer, "contact": intake.contact,
                 "registered_by": actor.name, "subject": ticket.subject, "description": ticket.description,
-                "unit": intake.unit, "definition": {"key": definition_row.key, "version": definition_row.version,
-                                                    "sha256": definition_row.sha256}})
+                "unit": intake.unit, "definition": {"key": definition_info.key, "version": definition_info.version,
+                                                    "sha256": definition_info.sha256}})
             data = {"ticket_number": ticket.number, "subject": ticket.subject, "description": ticket.description,
                     "channel": intake.channel, "customer": intake.customer, "unit": intake.unit}
             execution = Execution.start(session, ticket, definition, self.registry, self.lane_roles, now, data)
@@ -157,8 +172,9 @@ class Runtime:
             execution.save()
             if not run_steps:
                 self._stall(ticket, failure, now)
+            view = self._view(session, ticket, definition_info.version)
             uow.commit()
-            return self._view(session, ticket, definition_row)
+            return view
 
     def _stall(self, ticket: Ticket, failure: Exception | None, now: datetime) -> None:
         ticket.status = "stalled"
@@ -187,11 +203,14 @@ class Runtime:
             raise NotFound(f"ticket {number} does not exist")
         return ticket
 
-    def _view(self, session: Session, ticket: Ticket, definition_row: ProcessDefinition | None = None) -> TicketView:
-        definition_row = definition_row or session.get(ProcessDefinition, ticket.definition_id)
+    def _view(self, session: Session, ticket: Ticket, definition_version: int | None = None) -> TicketView:
+        """The ticket as callers see it; built inside the use case's transaction (flushing it)."""
+        if definition_version is None:
+            definition_version = self.definition_of(session, ticket.definition_id)[0].version
         ready = list(session.scalars(select(HumanTask).where(
             HumanTask.ticket_id == ticket.id, HumanTask.state == "ready").order_by(HumanTask.created_at)))
-        return TicketView.of(ticket, definition_row.version if definition_row else 0, ready)
+        session.flush()  # so the view carries the version this transaction commits
+        return TicketView.of(ticket, definition_version, ready)
 
     def ticket_history(self, number: str) -> list[EventView]:
         with self.uow() as uow:
@@ -293,10 +312,11 @@ class Runtime:
             number = ticket.number
             try:
                 self._complete(session, row, ticket, definition, data, actor, now)
+                view = self._view(session, ticket, definition_row.version)
                 uow.commit()
             except (StaleDataError, IntegrityError):
                 raise stale_ticket(number) from None
-            return self._view(session, ticket, definition_row)
+            return view
 
     def _complete(self, session: Session, row: HumanTask, ticket: Ticket, definition: Definition,
                   data: dict[str, Any], actor: Actor, now: datetime) -> None:

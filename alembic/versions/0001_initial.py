@@ -87,6 +87,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_human_task_state_lane", "human_task", ["state", "lane", "created_at"])
     op.create_index("ix_human_task_state_assignee", "human_task", ["state", "assignee"])
+    # Each step reads the ticket's ready rows; without state in the index that scan grows with loops.
+    op.create_index("ix_human_task_ticket_state", "human_task", ["ticket_id", "state"])
     op.create_table(
         "history_event",
         sa.Column("id", sa.Integer, primary_key=True),

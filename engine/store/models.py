@@ -110,6 +110,7 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_human_task_state_lane", "state", "lane", "created_at"),
         Index("ix_human_task_state_assignee", "state", "assignee"),
+        Index("ix_human_task_ticket_state", "ticket_id", "state"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the SpiffWorkflow task id
