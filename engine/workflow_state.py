@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextvars
-import json
 from copy import copy
 from typing import Any
 from uuid import UUID
@@ -127,11 +126,3 @@ def _lowest_finished_common_ancestor(tasks: list[Task]) -> Task | None:
             return candidate
     return None
 
-
-def state_size(state: str) -> int:
-    """Bytes of stored state, for benchmarks and diagnostics."""
-    return len(state.encode())
-
-
-def task_count(state: str) -> int:
-    return len(json.loads(state)["tasks"])
