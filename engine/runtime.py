@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import history
 from .access import Actor, check_may_work
 from .clock import Clock, system_clock
-from .definitions import Definition, DefinitionLoader
+from .definitions import Definition, DefinitionLoader, referenced_forms
 from .errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, SandboxViolation, StepFailed
 from .execution import Execution, stale_ticket
 from .forms import validate_form
@@ -65,6 +65,35 @@ class DefinitionInfo:
     sha256: str
 
 
+@dataclass(frozen=True)
+class TicketFilter:
+    """Ticket list filters; None means any."""
+
+    status: str | None = None
+    lane: str | None = None
+    priority: str | None = None
+    unit: str | None = None
+    customer: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """A task as the person working it sees it: form, ticket, and what earlier steps found out."""
+
+    task: TaskView
+    ticket: TicketView
+    schema: dict[str, Any]
+    ui_schema: dict[str, Any]
+    context: dict[str, Any]  # read-only process data the step needs (KB matches, triage, the fix, ...)
+    prefill: dict[str, Any]  # values of this form's own fields already known (e.g. from an earlier loop)
+
+
+# What a customer may see of the process data on their validation task; agents see all of it.
+CUSTOMER_CONTEXT = ("ticket_number", "subject", "description", "customer_message", "customer_steps",
+                    "validation_request")
+READ_ROLES = ("l1", "l2", "process_owner", "auditor", "admin")
+
+
 class Runtime:
     """The engine facade: persistence, definitions and handlers are handed in by a composition root."""
 
@@ -107,6 +136,20 @@ class Runtime:
             uow.commit()
             return row, True
 
+    def deploy_upload(self, bpmn: bytes, forms: Mapping[str, bytes], actor: Actor) -> tuple[ProcessDefinition, bool]:
+        """Deploy an uploaded diagram. Form files it names but the upload lacks are taken from the latest
+        version, so a process owner can upload only the diagram they edited in a modeler."""
+        named = referenced_forms(bpmn)
+        bundle = {name: forms[name] for name in named if name in forms}  # the hash covers only these
+        with self.uow() as uow:
+            latest = uow.session.scalar(select(ProcessDefinition).order_by(
+                ProcessDefinition.id.desc()).limit(1))
+            known = dict(latest.forms) if latest is not None else {}
+        for name in named:
+            if name not in bundle and name in known:
+                bundle[name] = known[name].encode()
+        return self.deploy(bpmn, bundle, actor)
+
     def definition_of(self, session: Session, definition_id: int) -> tuple[DefinitionInfo, Definition]:
         """The pinned definition; rows are immutable, so the parsed form is cached by id."""
         cached = self._definitions.get(definition_id)
@@ -119,6 +162,20 @@ class Runtime:
         info = DefinitionInfo(row.id, row.key, row.version, row.sha256)
         self._definitions[definition_id] = (info, parsed)
         return info, parsed
+
+    def list_definitions(self) -> list[ProcessDefinition]:
+        """Every deployed version, newest first (rows are immutable; returned detached)."""
+        with self.uow() as uow:
+            rows = list(uow.session.scalars(select(ProcessDefinition).order_by(
+                ProcessDefinition.key, ProcessDefinition.version.desc())))
+            for row in rows:
+                uow.session.expunge(row)
+            return rows
+
+    def ping(self) -> None:
+        """Raise unless the database answers."""
+        with self.uow() as uow:
+            uow.session.execute(select(1))
 
     def _latest_definition_id(self, session: Session) -> int:
         row = session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == PROCESS_KEY)
@@ -192,16 +249,47 @@ class Runtime:
         assert session is not None
         return session
 
-    def get_ticket(self, number: str) -> TicketView:
+    def get_ticket(self, number: str, actor: Actor | None = None) -> TicketView:
         with self.uow() as uow:
-            ticket = self._ticket(uow.session, number)
+            ticket = self._ticket(uow.session, number, actor)
             return self._view(uow.session, ticket)
 
-    def _ticket(self, session: Session, number: str) -> Ticket:
+    def list_tickets(self, actor: Actor, filters: TicketFilter = TicketFilter(), limit: int = 50,
+                     offset: int = 0) -> tuple[list[TicketView], int]:
+        """A page of tickets, newest first, and the total; a customer sees only their own."""
+        if actor.role == "customer":
+            filters = TicketFilter(filters.status, filters.lane, filters.priority, filters.unit, actor.name)
+        elif actor.role not in READ_ROLES:
+            raise Forbidden(f"role '{actor.role}' does not read tickets")
+        conditions = []
+        if filters.status is not None:
+            conditions.append(Ticket.status == filters.status)
+        if filters.priority is not None:
+            conditions.append(Ticket.priority == filters.priority)
+        if filters.unit is not None:
+            conditions.append(Ticket.unit_code == filters.unit)
+        if filters.customer is not None:
+            conditions.append(Ticket.customer == filters.customer)
+        if filters.lane is not None:
+            conditions.append(Ticket.id.in_(select(HumanTask.ticket_id).where(
+                HumanTask.state == "ready", HumanTask.lane == filters.lane)))
+        query = (select(Ticket, ProcessDefinition.version)
+                 .join(ProcessDefinition, ProcessDefinition.id == Ticket.definition_id).where(*conditions)
+                 .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit).offset(offset))
+        with self.uow() as uow:
+            total = uow.session.scalar(select(func.count()).select_from(Ticket).where(*conditions)) or 0
+            return [TicketView.of(t, version, []) for t, version in uow.session.execute(query)], total
+
+    def _ticket(self, session: Session, number: str, reader: Actor | None = None) -> Ticket:
+        """The ticket, if ``reader`` (when given) may read it; another customer's ticket does not exist."""
         ticket = session.scalar(select(Ticket).where(Ticket.number == number))
-        if ticket is None:
+        if ticket is None or (reader is not None and not self._may_read(reader, ticket)):
             raise NotFound(f"ticket {number} does not exist")
         return ticket
+
+    @staticmethod
+    def _may_read(actor: Actor, ticket: Ticket) -> bool:
+        return actor.role in READ_ROLES or (actor.role == "customer" and ticket.customer == actor.name)
 
     def _view(self, session: Session, ticket: Ticket, definition_version: int | None = None) -> TicketView:
         """The ticket as callers see it; built inside the use case's transaction (flushing it)."""
@@ -212,9 +300,9 @@ class Runtime:
         session.flush()  # so the view carries the version this transaction commits
         return TicketView.of(ticket, definition_version, ready)
 
-    def ticket_history(self, number: str) -> list[EventView]:
+    def ticket_history(self, number: str, actor: Actor | None = None) -> list[EventView]:
         with self.uow() as uow:
-            ticket = self._ticket(uow.session, number)
+            ticket = self._ticket(uow.session, number, actor)
             return [EventView.of(e) for e in history.events(uow.session, ticket.id)]
 
     def ticket_data(self, number: str) -> dict[str, Any]:
@@ -227,7 +315,8 @@ class Runtime:
 
     # -- worklist -----------------------------------------------------------------------------
     def list_tasks(self, lanes: list[str] | None = None, assignee: str | None = None,
-                   unassigned: bool = False, limit: int = 50, offset: int = 0) -> list[TaskView]:
+                   unassigned: bool = False, customer: str | None = None, limit: int = 50,
+                   offset: int = 0) -> list[TaskView]:
         """Ready user tasks, oldest first; a plain indexed query, no workflow is loaded."""
         query = select(HumanTask, Ticket.number).join(Ticket, Ticket.id == HumanTask.ticket_id).where(
             HumanTask.state == "ready")
@@ -237,9 +326,49 @@ class Runtime:
             query = query.where(HumanTask.assignee == assignee)
         if unassigned:
             query = query.where(HumanTask.assignee.is_(None))
+        if customer is not None:
+            query = query.where(Ticket.customer == customer)
         query = query.order_by(HumanTask.created_at, HumanTask.id).limit(limit).offset(offset)
         with self.uow() as uow:
             return [TaskView.of(row, number) for row, number in uow.session.execute(query)]
+
+    def tasks_for(self, actor: Actor, lane: str | None = None, mine: bool = False, unassigned: bool = False,
+                  limit: int = 50, offset: int = 0) -> list[TaskView]:
+        """The ready tasks ``actor`` may work (auditors and admins see every lane)."""
+        if actor.role in ("auditor", "admin"):
+            lanes = None
+        else:
+            lanes = [name for name, role in self.lane_roles.items() if role == actor.role]
+        if lane is not None:
+            lanes = [lane] if lanes is None or lane in lanes else []
+        if lanes == []:
+            return []
+        return self.list_tasks(lanes, actor.name if mine else None, unassigned,
+                               actor.name if actor.role == "customer" else None, limit, offset)
+
+    def task_detail(self, task_id: str, actor: Actor) -> TaskDetail:
+        """The task, its ticket, its form and what the step needs to know; readers see, workers work."""
+        with self.uow() as uow:
+            session = uow.session
+            row = session.get(HumanTask, task_id)
+            ticket = session.get(Ticket, row.ticket_id) if row is not None else None
+            if row is None or ticket is None or not self._may_read(actor, ticket):
+                raise NotFound(f"task {task_id} does not exist")
+            if actor.role not in ("auditor", "admin"):
+                check_may_work(actor, row.lane, ticket.customer, self.lane_roles)
+            info, definition = self.definition_of(session, ticket.definition_id)
+            schema, ui_schema = definition.form_schema(row.element_id), definition.ui_schema(row.element_id)
+            data: dict[str, Any] = {}
+            if row.state == "ready":
+                execution = Execution(session, ticket, definition, self.registry, self.lane_roles, self.clock())
+                data = dict(execution.user_task(row.id).data)
+            if self.lane_roles.get(row.lane) == "customer":
+                context = {k: data[k] for k in CUSTOMER_CONTEXT if k in data}
+            else:
+                context = {k: v for k, v in data.items() if k not in schema.get("properties", {})}
+            prefill = {k: data[k] for k in schema.get("properties", {}) if k in data}
+            return TaskDetail(TaskView.of(row, ticket.number or ""), self._view(session, ticket, info.version),
+                              schema, ui_schema, context, prefill)
 
     def claim_task(self, task_id: str, actor: Actor) -> TaskView:
         """Assign a ready task to the actor; a conditional update, so only one claim wins."""
@@ -267,6 +396,9 @@ class Runtime:
                 raise Conflict(f"task {task_id} is already claimed by {holder}" if claim
                                else f"task {task_id} is not claimed by {actor.name}")
             where = Where(row.element_id, row.name, row.lane, row.id)
+            if not claim and actor.is_admin and row.assignee != actor.name:
+                history.record(session, ticket, "admin_override", actor.name, now,
+                               {"action": "release_task", "assignee": row.assignee}, where)
             history.record(session, ticket, "task_claimed" if claim else "task_released", actor.name, now,
                            {"previous_assignee": row.assignee} if not claim else {}, where)
             uow.commit()
@@ -282,18 +414,6 @@ class Runtime:
         if row.state != "ready":
             raise Conflict(f"task {task_id} is already {row.state}")
         return row, ticket
-
-    def task_form(self, task_id: str) -> tuple[TaskView, dict[str, Any], dict[str, Any]]:
-        """The task with its JSON Schema and UI schema."""
-        with self.uow() as uow:
-            row = uow.session.get(HumanTask, task_id)
-            if row is None:
-                raise NotFound(f"task {task_id} does not exist")
-            ticket = uow.session.get(Ticket, row.ticket_id)
-            assert ticket is not None
-            _, definition = self.definition_of(uow.session, ticket.definition_id)
-            return (TaskView.of(row, ticket.number or ""), definition.form_schema(row.element_id),
-                    definition.ui_schema(row.element_id))
 
     def complete_task(self, task_id: str, data: Any, actor: Actor, expected_version: int | None = None) -> TicketView:
         """Validate the form, complete the task and run the process until it needs a person again."""

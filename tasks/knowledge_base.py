@@ -82,7 +82,7 @@ def import_articles(session: Session, path: Path, now: datetime) -> tuple[int, i
         raise ValueError(f"{path}: expected a JSON list of articles")
     created = updated = 0
     for index, item in enumerate(items):
-        fields = _article_fields(item, index)
+        fields = article_fields(item, index)
         article = session.scalar(select(KbArticle).where(KbArticle.slug == fields["slug"]))
         if article is None:
             session.add(KbArticle(**fields, updated_at=now))
@@ -95,7 +95,12 @@ def import_articles(session: Session, path: Path, now: datetime) -> tuple[int, i
     return created, updated
 
 
-def _article_fields(item: Any, index: int) -> dict[str, Any]:
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_LIMITS = {"title": 300, "body": 100_000, "keywords": 500}
+
+
+def article_fields(item: Any, index: int) -> dict[str, Any]:
+    """The columns of one article, checked; ValueError names the article and the field."""
     if not isinstance(item, dict):
         raise ValueError(f"article {index}: expected an object")
     for key in ("slug", "title", "body"):
@@ -104,13 +109,19 @@ def _article_fields(item: Any, index: int) -> dict[str, Any]:
     unknown = set(item) - {"slug", "title", "body", "keywords", "published", "review_by"}
     if unknown:
         raise ValueError(f"article {index}: unknown field(s) {sorted(unknown)}")
+    if not _SLUG.match(item["slug"].strip()):
+        raise ValueError(f"article {index}: 'slug' must be 1-64 lower-case letters, digits or hyphens")
+    if not isinstance(item.get("keywords", ""), str) or not isinstance(item.get("published", False), bool):
+        raise ValueError(f"article {index}: 'keywords' must be a string and 'published' a boolean")
+    for key, limit in _LIMITS.items():
+        if len(item.get(key, "")) > limit:
+            raise ValueError(f"article {index}: '{key}' is longer than {limit} characters")
     review_by = item.get("review_by")
     try:
         review = datetime.fromisoformat(review_by) if review_by else None
-    except ValueError:
+    except (TypeError, ValueError):
         raise ValueError(f"article {index}: review_by must be an ISO 8601 date-time") from None
     if review is not None and review.tzinfo is None:
         raise ValueError(f"article {index}: review_by needs a timezone offset")
-    return {"slug": item["slug"].strip()[:64], "title": item["title"].strip(), "body": item["body"],
-            "keywords": str(item.get("keywords", "")), "published": bool(item.get("published", False)),
-            "review_by": review}
+    return {"slug": item["slug"].strip(), "title": item["title"].strip(), "body": item["body"],
+            "keywords": item.get("keywords", ""), "published": item.get("published", False), "review_by": review}

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import func, select
+
+from engine.errors import Conflict, FieldError, InvalidInput
 from engine.runtime import Runtime
-from tasks.knowledge_base import import_articles
+from engine.store.models import KbArticle
+from tasks.knowledge_base import Match, article_fields, import_articles, search
 
 
 def import_kb_file(runtime: Runtime, path: Path) -> tuple[int, int]:
@@ -13,3 +18,40 @@ def import_kb_file(runtime: Runtime, path: Path) -> tuple[int, int]:
         created, updated = import_articles(uow.session, path, runtime.clock())
         uow.commit()
     return created, updated
+
+
+def search_kb(runtime: Runtime, query: str, limit: int = 10) -> list[Match]:
+    """The same ranked search L1's step runs: published, up-to-date articles only."""
+    with runtime.uow() as uow:
+        return search(uow.session, query, runtime.clock(), limit)
+
+
+def article_json(article: KbArticle) -> dict[str, Any]:
+    return {"slug": article.slug, "title": article.title, "body": article.body, "keywords": article.keywords,
+            "published": article.published,
+            "review_by": article.review_by.isoformat() if article.review_by else None,
+            "updated_at": article.updated_at.isoformat()}
+
+
+def list_articles(runtime: Runtime, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    with runtime.uow() as uow:
+        total = uow.session.scalar(select(func.count()).select_from(KbArticle)) or 0
+        rows = uow.session.scalars(select(KbArticle).order_by(KbArticle.slug).limit(limit).offset(offset))
+        return [article_json(a) for a in rows], total
+
+
+def create_article(runtime: Runtime, item: Any) -> dict[str, Any]:
+    """Add one article; its slug must be new."""
+    try:
+        fields = article_fields(item, 0)
+    except ValueError as exc:
+        raise InvalidInput("the article is invalid", [FieldError("", str(exc).removeprefix("article 0: "))]) from None
+    with runtime.uow() as uow:
+        if uow.session.scalar(select(KbArticle.id).where(KbArticle.slug == fields["slug"])) is not None:
+            raise Conflict(f"an article with slug '{fields['slug']}' already exists")
+        article = KbArticle(**fields, updated_at=runtime.clock())
+        uow.session.add(article)
+        uow.session.flush()
+        body = article_json(article)
+        uow.commit()
+        return body

@@ -185,3 +185,78 @@ class KbArticle(Base):
     # An article past its review date is not "up to date" and is not offered as a resolution.
     review_by: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class User(Base):
+    """Someone who works or reads tickets: an agent, a customer, an auditor, a process owner or an admin."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(300))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("unit.code"))
+    created_at: Mapped[datetime]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiToken(Base):
+    """A bearer token, stored only as its SHA-256; at most one is live per user."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(12))  # the first characters, to tell tokens apart
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditAnchor(Base):
+    """A periodic anchor: the head of every ticket changed since the previous anchor, hash-chained.
+
+    The hash covers the anchor's own fields and the digest of its entries, and links to the
+    previous anchor's hash, so deleting a ticket's latest events (and rewinding the ticket row)
+    no longer goes unnoticed once an anchor has recorded them. Append-only.
+    """
+
+    __tablename__ = "audit_anchor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(unique=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    tickets: Mapped[int]
+    entries_digest: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditAnchorEntry(Base):
+    """One ticket's history head (last sequence number and its hash) as one anchor recorded it."""
+
+    __tablename__ = "audit_anchor_entry"
+    __table_args__ = (Index("ix_audit_anchor_entry_ticket_seq", "ticket_id", "head_seq"),)
+
+    anchor_id: Mapped[int] = mapped_column(ForeignKey("audit_anchor.id"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
+    head_seq: Mapped[int]
+    head_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditAccess(Base):
+    """An auditor's read: who looked at what (history, replay, audit, export, as_of) and when. Append-only."""
+
+    __tablename__ = "audit_access"
+    __table_args__ = (Index("ix_audit_access_ticket_at", "ticket_id", "at"), Index("ix_audit_access_at", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    what: Mapped[str] = mapped_column(String(20))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    ticket_number: Mapped[str | None] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]]

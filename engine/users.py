@@ -1,0 +1,124 @@
+"""Users and API tokens: who may call ticketflow, and as which role.
+
+A token is ``tf_`` followed by 43 URL-safe characters (256 random bits). Only its SHA-256 is stored:
+with that much entropy a fast hash cannot be brute-forced, so a leaked database leaks no tokens, and
+authentication stays one indexed lookup per request (a slow KDF would cost ~100 ms per request).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .access import ROLES, Actor
+from .clock import Clock, system_clock
+from .errors import Conflict, FieldError, InvalidInput, NotFound
+from .store.models import ApiToken, Unit, User
+from .store.uow import UnitOfWork
+
+TOKEN_PREFIX = "tf_"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,250}$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class UserView:
+    name: str
+    role: str
+    email: str | None
+    unit: str | None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.name, self.role)
+
+    @classmethod
+    def of(cls, user: User) -> UserView:
+        return cls(user.name, user.role, user.email, user.unit_code)
+
+
+class Directory:
+    """User use cases, one transaction each."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock = system_clock) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    def add_user(self, name: str, role: str, email: str | None = None, unit: str | None = None) -> tuple[UserView, str]:
+        """Create a user and return them with their first token (shown once, never stored)."""
+        problems = []
+        if not isinstance(name, str) or not _NAME.match(name):
+            problems.append(FieldError("/name", "a name is 1-100 letters, digits or ._@+- and starts with a "
+                                       "letter or digit"))
+        if role not in ROLES:
+            problems.append(FieldError("/role", f"role must be one of: {', '.join(ROLES)}"))
+        if email is not None and not _EMAIL.match(email):
+            problems.append(FieldError("/email", "not an email address"))
+        if problems:
+            raise InvalidInput("the user cannot be created", problems)
+        with UnitOfWork(self.sessions) as uow:
+            session = uow.session
+            if unit is not None and session.get(Unit, unit) is None:
+                raise InvalidInput("the user cannot be created", [FieldError("/unit", f"unknown unit '{unit}'")])
+            if session.scalar(select(User.id).where(User.name == name)) is not None:
+                raise Conflict(f"user '{name}' already exists")
+            user = User(name=name, role=role, email=email, unit_code=unit, created_at=self.clock(), disabled=False)
+            session.add(user)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise Conflict(f"user '{name}' already exists") from None
+            token = self._issue(session, user)
+            view = UserView.of(user)
+            uow.commit()
+            return view, token
+
+    def issue_token(self, name: str) -> str:
+        """A new token for ``name``; every earlier token of theirs stops working."""
+        with UnitOfWork(self.sessions) as uow:
+            user = uow.session.scalar(select(User).where(User.name == name))
+            if user is None:
+                raise NotFound(f"user '{name}' does not exist")
+            token = self._issue(uow.session, user)
+            uow.commit()
+            return token
+
+    def _issue(self, session: Session, user: User) -> str:
+        now = self.clock()
+        session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                        .values(revoked_at=now))
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), hint=token[:8], created_at=now))
+        return token
+
+    def authenticate(self, token: str) -> UserView | None:
+        """The live user holding ``token``, or None."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+            return None
+        return self.authenticate_hash(hash_token(token))
+
+    def authenticate_hash(self, token_hash: str) -> UserView | None:
+        """The live user whose token hashes to ``token_hash`` (what a page session keeps), or None."""
+        with UnitOfWork(self.sessions) as uow:
+            user = uow.session.scalar(
+                select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+                    ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), User.disabled.is_(False)))
+            return UserView.of(user) if user is not None else None
+
+    def get(self, name: str) -> UserView | None:
+        with UnitOfWork(self.sessions) as uow:
+            user = uow.session.scalar(select(User).where(User.name == name))
+            return UserView.of(user) if user is not None else None
+
+    def list_users(self) -> list[UserView]:
+        with UnitOfWork(self.sessions) as uow:
+            return [UserView.of(u) for u in uow.session.scalars(select(User).order_by(User.name))]

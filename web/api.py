@@ -1,0 +1,245 @@
+"""API v1: parse the request, call one use case, shape the response. Access is checked here and in
+the use cases (lane rules live in the engine, so the pages and the API cannot drift apart)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from engine.errors import FieldError, InvalidInput
+from engine.runtime import CHANNELS, Runtime, TicketFilter, TicketIntake
+
+from . import knowledge
+from .auth import authenticate_api, current_actor, current_user, roles
+from .problems import ApiError
+from .serialize import definition_json, event_json, task_detail_json, task_json, ticket_json
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+api.before_request(authenticate_api)
+
+AGENT_READERS = ("l1", "l2", "process_owner", "auditor", "admin")
+MAX_PAGE = 200
+TICKET_FIELDS = {"subject", "description", "contact", "unit", "channel", "customer"}
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["ticketflow"].runtime
+
+
+# -- request parsing ------------------------------------------------------------------------------
+def json_body() -> Any:
+    """The request's JSON document: 415 for another media type, 400 when it does not parse."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "Unsupported media type",
+                       f"send the body as application/json (got '{request.mimetype or 'nothing'}')")
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH this raises 413 before reading it all
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from None
+
+
+def json_object() -> dict[str, Any]:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", [FieldError("", "expected an object")])
+    return body
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "Malformed query", f"'{name}' must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, "Malformed query", f"'{name}' must be between {low} and {high}")
+    return value
+
+
+def page_args() -> tuple[int, int]:
+    return int_arg("limit", 50, 1, MAX_PAGE), int_arg("offset", 0, 0, 10**9)
+
+
+def expected_version() -> int | None:
+    """The ticket version the caller last saw, from ``If-Match`` (the ticket's ETag), if sent."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    try:
+        return int(header.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ApiError(400, "Malformed header", "If-Match must be a ticket ETag such as \"3\"") from None
+
+
+def paged(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+# -- tickets --------------------------------------------------------------------------------------
+@api.post("/tickets")
+@roles("customer", "l1", "admin")
+def open_ticket() -> tuple[Response, int, dict[str, str]]:
+    body = json_object()
+    user = current_user()
+    problems = [FieldError(f"/{k}", "unknown field") for k in sorted(set(body) - TICKET_FIELDS)]
+    if user.role == "customer":
+        if body.get("customer", user.name) != user.name:
+            problems.append(FieldError("/customer", "a customer opens tickets for themself"))
+        if body.get("channel", "portal") != "portal":
+            problems.append(FieldError("/channel", "a customer opens tickets through the portal"))
+        customer, channel = user.name, "portal"
+    else:
+        customer, channel = body.get("customer"), body.get("channel")
+        if channel not in CHANNELS or channel == "portal":
+            problems.append(FieldError("/channel", "an agent registers a request that came in by one of: "
+                                       + ", ".join(c for c in CHANNELS if c != "portal")))
+    unit = body.get("unit", user.unit or "general")
+    if not isinstance(unit, str):
+        problems.append(FieldError("/unit", "unit must be a string"))
+    if problems:
+        raise InvalidInput("the ticket cannot be opened", problems)
+    contact = body.get("contact")
+    if user.role == "customer" and contact is None and user.email:
+        contact = {"email": user.email}
+    intake = TicketIntake(subject=body.get("subject"), description=body.get("description"),  # type: ignore[arg-type]
+                          customer=customer, contact=contact, channel=channel, unit=unit)  # type: ignore[arg-type]
+    ticket = runtime().open_ticket(intake, current_actor())
+    location = url_for("api.get_ticket", number=ticket.number)
+    return jsonify(ticket_json(ticket)), 201, {"Location": location, "ETag": f'"{ticket.version}"'}
+
+
+@api.get("/tickets")
+def list_tickets() -> Response:
+    limit, offset = page_args()
+    filters = TicketFilter(status=request.args.get("status"), lane=request.args.get("lane"),
+                           priority=request.args.get("priority"), unit=request.args.get("unit"))
+    tickets, total = runtime().list_tickets(current_actor(), filters, limit, offset)
+    return jsonify(paged([ticket_json(t) for t in tickets], total, limit, offset))
+
+
+@api.get("/tickets/<number>")
+def get_ticket(number: str) -> Response:
+    actor = current_actor()
+    ticket = runtime().get_ticket(number, actor)
+    trail = runtime().ticket_history(number, actor)
+    response = jsonify(ticket_json(ticket, trail))
+    response.headers["ETag"] = f'"{ticket.version}"'
+    return response
+
+
+@api.get("/tickets/<number>/history")
+def ticket_history(number: str) -> Response:
+    events = runtime().ticket_history(number, current_actor())
+    return jsonify({"ticket": number, "events": [event_json(e) for e in events]})
+
+
+# -- tasks ----------------------------------------------------------------------------------------
+@api.get("/tasks")
+def list_tasks() -> Response:
+    limit, offset = page_args()
+    assignee = request.args.get("assignee")
+    if assignee not in (None, "me"):
+        raise ApiError(400, "Malformed query", "assignee may only be 'me'")
+    unassigned = _flag("unassigned")
+    tasks = runtime().tasks_for(current_actor(), request.args.get("lane"), assignee == "me", unassigned,
+                                limit, offset)
+    return jsonify({"items": [task_json(t) for t in tasks], "limit": limit, "offset": offset})
+
+
+def _flag(name: str) -> bool:
+    raw = request.args.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise ApiError(400, "Malformed query", f"'{name}' must be true or false")
+    return raw in ("true", "1")
+
+
+@api.get("/tasks/<task_id>")
+def get_task(task_id: str) -> Response:
+    return jsonify(task_detail_json(runtime().task_detail(task_id, current_actor())))
+
+
+@api.post("/tasks/<task_id>/claim")
+def claim_task(task_id: str) -> Response:
+    return jsonify(task_json(runtime().claim_task(task_id, current_actor())))
+
+
+@api.post("/tasks/<task_id>/release")
+def release_task(task_id: str) -> Response:
+    return jsonify(task_json(runtime().release_task(task_id, current_actor())))
+
+
+@api.post("/tasks/<task_id>/complete")
+def complete_task(task_id: str) -> Response:
+    data = json_body()
+    ticket = runtime().complete_task(task_id, data, current_actor(), expected_version())
+    response = jsonify(ticket_json(ticket))
+    response.headers["ETag"] = f'"{ticket.version}"'
+    return response
+
+
+# -- knowledge base -------------------------------------------------------------------------------
+@api.get("/kb/search")
+@roles(*AGENT_READERS)
+def kb_search() -> Response:
+    query = request.args.get("q", "")
+    if not query.strip() or len(query) > 1000:
+        raise ApiError(400, "Malformed query", "q must be 1 to 1000 characters")
+    matches = knowledge.search_kb(runtime(), query, int_arg("limit", 10, 1, 50))
+    return jsonify({"query": query, "items": [m.as_dict() for m in matches]})
+
+
+@api.get("/kb/articles")
+@roles(*AGENT_READERS)
+def kb_articles() -> Response:
+    limit, offset = page_args()
+    items, total = knowledge.list_articles(runtime(), limit, offset)
+    return jsonify(paged(items, total, limit, offset))
+
+
+@api.post("/kb/articles")
+@roles("l2", "process_owner", "admin")
+def kb_add_article() -> tuple[Response, int, dict[str, str]]:
+    article = knowledge.create_article(runtime(), json_body())
+    return jsonify(article), 201, {"Location": f"/api/v1/kb/articles/{article['slug']}"}
+
+
+# -- definitions ----------------------------------------------------------------------------------
+@api.get("/definitions")
+@roles(*AGENT_READERS)
+def list_definitions() -> Response:
+    return jsonify({"items": [definition_json(row) for row in runtime().list_definitions()]})
+
+
+@api.post("/definitions")
+@roles("process_owner", "admin")
+def deploy_definition() -> tuple[Response, int]:
+    bpmn, forms = _uploaded_bundle()
+    row, created = runtime().deploy_upload(bpmn, forms, current_actor())
+    return jsonify({**definition_json(row), "created": created}), 201 if created else 200
+
+
+def _uploaded_bundle() -> tuple[bytes, dict[str, bytes]]:
+    """The diagram and any form files, from a multipart form (``bpmn`` + ``forms``) or a raw XML body."""
+    if request.mimetype == "multipart/form-data":
+        diagram = request.files.get("bpmn")
+        if diagram is None:
+            raise InvalidInput("no diagram uploaded", [FieldError("/bpmn", "attach the .bpmn file as 'bpmn'")])
+        forms = {f.filename or "": f.read() for f in request.files.getlist("forms")}
+        if "" in forms:
+            raise InvalidInput("a form file has no name", [FieldError("/forms", "every form file needs its name")])
+        return diagram.read(), forms
+    if request.mimetype in ("application/xml", "text/xml", "application/bpmn+xml"):
+        return request.get_data(cache=True), {}
+    raise ApiError(415, "Unsupported media type", "upload the diagram as multipart/form-data (field 'bpmn', "
+                   "optional 'forms') or as an application/xml body")
+
+
+# -- service --------------------------------------------------------------------------------------
+@api.get("/me")
+def me() -> Response:
+    user = current_user()
+    return jsonify({"name": user.name, "role": user.role, "email": user.email, "unit": user.unit})

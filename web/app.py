@@ -1,0 +1,92 @@
+"""The Flask app factory: a composition root wiring the runtime, the user directory and the blueprints."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, Response, render_template
+
+from engine.config import EngineConfig
+from engine.runtime import Runtime
+from engine.users import Directory
+
+from . import problems
+from .composition import make_runtime
+
+DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    max_body: int = DEFAULT_MAX_BODY
+    secret_key: str | None = None  # signs page sessions; every process behind one URL needs the same one
+    secure_cookies: bool = False  # set when served over HTTPS
+
+    @classmethod
+    def from_env(cls) -> WebSettings:
+        return cls(max_body=int(os.environ.get("TICKETFLOW_MAX_BODY", DEFAULT_MAX_BODY)),
+                   secret_key=os.environ.get("TICKETFLOW_SECRET_KEY"),
+                   secure_cookies=os.environ.get("TICKETFLOW_SECURE_COOKIES") == "1")
+
+
+@dataclass
+class Services:
+    """What the views call: the engine's use cases and the user directory."""
+
+    runtime: Runtime
+    directory: Directory
+
+
+def create_app(runtime: Runtime | None = None, settings: WebSettings | None = None) -> Flask:
+    """Build the app over ``runtime`` (default: the configured database with every shipped handler)."""
+    settings = settings or WebSettings.from_env()
+    runtime = runtime or make_runtime(EngineConfig.from_env())
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body, MAX_FORM_MEMORY_SIZE=settings.max_body,
+        SECRET_KEY=settings.secret_key or _local_secret(), SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies, JSON_SORT_KEYS=False)
+    app.extensions["ticketflow"] = Services(runtime, Directory(runtime.sessions, runtime.clock))
+    app.html_error = _html_error  # type: ignore[attr-defined]
+    problems.install(app)
+
+    from .api import api
+    from .meta import meta
+    from .pages import pages
+
+    app.register_blueprint(api)
+    app.register_blueprint(meta)
+    app.register_blueprint(pages)
+
+    @app.after_request
+    def _hardening(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    return app
+
+
+def _html_error(status: int, title: str, detail: str) -> tuple[str, int]:
+    return render_template("error.html", status=status, title=title, detail=detail), status
+
+
+def _local_secret() -> str:
+    """A per-installation secret kept under var/ (created once, owner-only) for the embedded setup."""
+    path = Path(os.environ.get("TICKETFLOW_VAR", "var")) / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this installation wrote it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secret)
+    return secret

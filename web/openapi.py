@@ -1,0 +1,228 @@
+"""The OpenAPI 3.1 description of API v1, served at /openapi.json and checked by the schemathesis run."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.access import ROLES
+from engine.runtime import CHANNELS
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+ERRORS = {400: "Malformed request", 401: "Missing or unknown token", 403: "Not allowed for this role",
+          404: "No such ticket, task or article (or not yours)", 409: "Conflict: stale version, already claimed "
+          "or completed", 413: "Body over the size limit", 415: "Wrong content type", 422: "Invalid input",
+          502: "A process step failed; nothing was changed"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None, extra: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "required": list(properties) if required is None else required}
+    if not extra:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _responses(ok: int, schema: dict[str, Any] | None, *errors: int, headers: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    body: dict[str, Any] = {"description": "OK" if ok < 300 else "Created"}
+    if schema is not None:
+        body["content"] = {"application/json": {"schema": schema}}
+    if headers:
+        body["headers"] = headers
+    responses[str(ok)] = body
+    for code in sorted({400, 401, *errors}):
+        responses[str(code)] = {"description": ERRORS[code], "content": {
+            "application/problem+json": {"schema": _ref("Problem")}}}
+    return responses
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+PAGE = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
+        _query("offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000}, "items to skip")]
+ETAG = {"ETag": {"description": "the ticket version; send it back in If-Match", "schema": {"type": "string"}}}
+
+
+def _schemas() -> dict[str, Any]:
+    task = _obj({"id": {"type": "string"}, "ticket": {"type": "string"}, "element_id": {"type": "string"},
+                 "name": {"type": "string"}, "lane": {"type": "string"}, "form": NULLABLE_STRING,
+                 "state": {"type": "string", "enum": ["ready", "completed", "cancelled"]},
+                 "assignee": NULLABLE_STRING, "created_at": {"type": "string", "format": "date-time"},
+                 "href": {"type": "string"}})
+    event = _obj({"seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                  "actor": {"type": "string"}, "kind": {"type": "string"}, "element_id": NULLABLE_STRING,
+                  "element_name": NULLABLE_STRING, "lane": NULLABLE_STRING, "task_id": NULLABLE_STRING,
+                  "data": {"type": "object"}, "hash": {"type": "string"}})
+    classification = _obj({k: NULLABLE_STRING for k in ("type", "impact", "urgency", "priority")})
+    ticket_properties = {
+        "number": {"type": "string"}, "status": {"type": "string"}, "subject": {"type": "string"},
+        "description": {"type": "string"}, "channel": {"type": "string"}, "customer": {"type": "string"},
+        "contact": {"type": "object"}, "registered_by": {"type": "string"}, "unit": {"type": "string"},
+        "classification": _ref("Classification"), "priority": NULLABLE_STRING,
+        "current_steps": {"type": "array", "items": {"type": "string"}},
+        "current_lanes": {"type": "array", "items": {"type": "string"}},
+        "ready_tasks": {"type": "array", "items": _ref("Task")},
+        "opened_at": {"type": "string", "format": "date-time"}, "first_response_due": NULLABLE_TIME,
+        "resolved_at": NULLABLE_TIME, "closed_at": NULLABLE_TIME, "next_timer_at": NULLABLE_TIME,
+        "stalled_reason": NULLABLE_STRING, "version": {"type": "integer"},
+        "definition_version": {"type": "integer"}, "href": {"type": "string"},
+        "trail": {"type": "array", "items": _ref("Event")},
+    }
+    ticket = _obj(ticket_properties, [k for k in ticket_properties if k != "trail"])
+    summary_keys = ("number", "status", "subject", "description", "customer", "channel", "classification",
+                    "priority", "current_steps", "version", "href")
+    task_detail = _obj({
+        **task["properties"],
+        "ticket_summary": _obj({k: ticket_properties[k] for k in summary_keys}),
+        "form_schema": _obj({"schema": {"type": "object"}, "ui_schema": {"type": "object"}}),
+        "context": {"type": "object"}, "prefill": {"type": "object"},
+        "actions": _obj({k: {"type": "string"} for k in ("claim", "release", "complete")}),
+    })
+    contact = _obj({"email": {"type": "string", "maxLength": 300}, "phone": {"type": "string", "maxLength": 300},
+                    "name": {"type": "string", "maxLength": 300}}, [])
+    intake = _obj({"subject": {"type": "string", "minLength": 3, "maxLength": 300},
+                   "description": {"type": "string", "minLength": 10, "maxLength": 20000},
+                   "contact": contact, "unit": {"type": "string"},
+                   "channel": {"type": "string", "enum": list(CHANNELS)},
+                   "customer": {"type": "string", "maxLength": 200}}, ["subject", "description"])
+    article = _obj({"slug": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
+                    "keywords": {"type": "string"}, "published": {"type": "boolean"},
+                    "review_by": NULLABLE_TIME, "updated_at": {"type": "string", "format": "date-time"}})
+    article_input = _obj({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+                          "title": {"type": "string", "minLength": 1, "maxLength": 300},
+                          "body": {"type": "string", "minLength": 1, "maxLength": 100000},
+                          "keywords": {"type": "string", "maxLength": 500}, "published": {"type": "boolean"},
+                          "review_by": {"type": "string", "format": "date-time"}}, ["slug", "title", "body"])
+    match = _obj({"slug": {"type": "string"}, "title": {"type": "string"}, "score": {"type": "number"},
+                  "excerpt": {"type": "string"}})
+    definition = _obj({"key": {"type": "string"}, "version": {"type": "integer"}, "sha256": {"type": "string"},
+                       "deployed_by": {"type": "string"}, "deployed_at": {"type": "string", "format": "date-time"},
+                       "forms": {"type": "array", "items": {"type": "string"}}, "created": {"type": "boolean"}},
+                      ["key", "version", "sha256", "deployed_by", "deployed_at", "forms"])
+    problem = _obj({"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "errors": {"type": "array", "items": _obj({"pointer": {"type": "string"},
+                                                                "detail": {"type": "string"}})}},
+                   ["type", "title", "status", "detail"], extra=True)
+    return {"Task": task, "Event": event, "Classification": classification, "Ticket": ticket,
+            "TaskDetail": task_detail, "TicketIntake": intake, "KbArticle": article,
+            "KbArticleInput": article_input, "KbMatch": match, "Definition": definition, "Problem": problem,
+            "User": _obj({"name": {"type": "string"}, "role": {"type": "string", "enum": list(ROLES)},
+                          "email": NULLABLE_STRING, "unit": NULLABLE_STRING})}
+
+
+def _page_of(item: str) -> dict[str, Any]:
+    return _obj({"items": {"type": "array", "items": _ref(item)}, "total": {"type": "integer"},
+                 "limit": {"type": "integer"}, "offset": {"type": "integer"}})
+
+
+def _paths() -> dict[str, Any]:
+    ticket_filters = [_query(name, {"type": "string"}, f"only tickets with this {name}")
+                      for name in ("status", "lane", "priority", "unit")]
+    task_paths = {
+        f"/api/v1/tasks/{{task_id}}/{action}": {"post": {
+            "summary": summary, "operationId": f"{action}_task", "parameters": [_path("task_id")],
+            **extra, "responses": _responses(200, _ref(schema), *codes, headers=headers)}}
+        for action, summary, schema, codes, extra, headers in [
+            ("claim", "Claim a ready task", "Task", (403, 404, 409), {}, None),
+            ("release", "Release a claimed task", "Task", (403, 404, 409), {}, None),
+            ("complete", "Complete a task with its form data (optionally If-Match: the ticket's ETag)", "Ticket",
+             (403, 404, 409, 413, 415, 422, 502),
+             {"requestBody": _json_body({"type": "object"}), "parameters": [
+                 _path("task_id"), {"name": "If-Match", "in": "header", "required": False,
+                                    "schema": {"type": "string", "pattern": '^"[0-9]{1,9}"$'}}]}, ETAG),
+        ]}
+    return {
+        "/api/v1/tickets": {
+            "post": {"summary": "Open a ticket (customer: for themself; l1: register an informal request)",
+                     "operationId": "open_ticket", "requestBody": _json_body(_ref("TicketIntake")),
+                     "responses": _responses(201, _ref("Ticket"), 403, 413, 415, 422, headers={
+                         "Location": {"schema": {"type": "string"}}, **ETAG})},
+            "get": {"summary": "List tickets, newest first (a customer sees only their own)",
+                    "operationId": "list_tickets", "parameters": ticket_filters + PAGE,
+                    "responses": _responses(200, _page_of("Ticket"), 403)}},
+        "/api/v1/tickets/{number}": {"get": {
+            "summary": "A ticket with its trail", "operationId": "get_ticket", "parameters": [_path("number")],
+            "responses": _responses(200, _ref("Ticket"), 404, headers=ETAG)}},
+        "/api/v1/tickets/{number}/history": {"get": {
+            "summary": "The ticket's events in order", "operationId": "ticket_history",
+            "parameters": [_path("number")],
+            "responses": _responses(200, _obj({"ticket": {"type": "string"},
+                                               "events": {"type": "array", "items": _ref("Event")}}), 404)}},
+        "/api/v1/tasks": {"get": {
+            "summary": "Ready tasks the caller may work", "operationId": "list_tasks",
+            "parameters": [_query("lane", {"type": "string"}, "one lane"),
+                           _query("assignee", {"type": "string", "enum": ["me"]}, "only tasks claimed by me"),
+                           _query("unassigned", {"type": "string", "enum": ["true", "false"]}, "only unclaimed"),
+                           *PAGE],
+            "responses": _responses(200, _obj({"items": {"type": "array", "items": _ref("Task")},
+                                               "limit": {"type": "integer"}, "offset": {"type": "integer"}}))}},
+        "/api/v1/tasks/{task_id}": {"get": {
+            "summary": "A task with its ticket, form and prefilled context", "operationId": "get_task",
+            "parameters": [_path("task_id")], "responses": _responses(200, _ref("TaskDetail"), 403, 404)}},
+        **task_paths,
+        "/api/v1/kb/search": {"get": {
+            "summary": "Full-text search of published, up-to-date articles", "operationId": "kb_search",
+            "parameters": [{"name": "q", "in": "query", "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 1000}},
+                           _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most")],
+            "responses": _responses(200, _obj({"query": {"type": "string"},
+                                               "items": {"type": "array", "items": _ref("KbMatch")}}), 403)}},
+        "/api/v1/kb/articles": {
+            "get": {"summary": "All articles (drafts included)", "operationId": "kb_articles", "parameters": PAGE,
+                    "responses": _responses(200, _page_of("KbArticle"), 403)},
+            "post": {"summary": "Add an article (l2, process_owner, admin)", "operationId": "kb_add_article",
+                     "requestBody": _json_body(_ref("KbArticleInput")),
+                     "responses": _responses(201, _ref("KbArticle"), 403, 409, 413, 415, 422)}},
+        "/api/v1/definitions": {
+            "get": {"summary": "Deployed diagram versions", "operationId": "list_definitions",
+                    "responses": _responses(200, _obj({"items": {"type": "array", "items": _ref("Definition")}}),
+                                            403)},
+            "post": {"summary": "Deploy a diagram (process_owner, admin); missing form files come from the "
+                                "latest version", "operationId": "deploy_definition",
+                     "requestBody": {"required": True, "content": {
+                         "multipart/form-data": {"schema": _obj({
+                             "bpmn": {"type": "string", "contentMediaType": "application/octet-stream"},
+                             "forms": {"type": "array", "items": {
+                                 "type": "string", "contentMediaType": "application/octet-stream"}}}, ["bpmn"])},
+                         "application/xml": {"schema": {"type": "string"}}}},
+                     "responses": {**_responses(201, _ref("Definition"), 403, 413, 415, 422),
+                                   "200": {"description": "Identical content: already deployed", "content": {
+                                       "application/json": {"schema": _ref("Definition")}}}}}},
+        "/api/v1/me": {"get": {"summary": "Who the token belongs to", "operationId": "me",
+                               "responses": _responses(200, _ref("User"))}},
+        "/healthz": {"get": {"summary": "Database reachable", "operationId": "healthz", "security": [],
+                             "responses": {"200": {"description": "Healthy", "content": {"application/json": {
+                                 "schema": _obj({"status": {"type": "string"}, "database": {"type": "string"}})}}},
+                                 "503": {"description": "Unhealthy", "content": {
+                                     "application/problem+json": {"schema": _ref("Problem")}}}}}},
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ticketflow", "version": "1.0.0",
+                 "description": "Run the customer-support procedure as a BPMN process. Errors are RFC 9457 "
+                                "problem details."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": _schemas()},
+    }

@@ -1,0 +1,86 @@
+"""RFC 9457 problem details for every 4xx and 5xx under /api/ (and /healthz, /openapi.json).
+
+Domain errors carry no HTTP status; this module is the one place that maps them.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import (Conflict, DefinitionRejected, FieldError, Forbidden, InvalidInput, NotFound,
+                           SandboxViolation, StepFailed, TicketflowError)
+
+log = logging.getLogger(__name__)
+PROBLEM_TYPE = "https://ticketflow.example/problems/"  # a namespace for the type URIs, not fetched
+STATUS_OF: list[tuple[type[TicketflowError], int]] = [
+    (NotFound, 404), (Forbidden, 403), (Conflict, 409), (InvalidInput, 422), (DefinitionRejected, 422),
+    (SandboxViolation, 422), (StepFailed, 502),
+]
+SLUG_OF = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+           405: "method-not-allowed", 409: "conflict", 413: "body-too-large", 415: "unsupported-media-type",
+           422: "invalid-input", 429: "too-many-requests", 500: "internal-error", 502: "step-failed"}
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal raised by the web layer itself (auth, parsing)."""
+
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
+
+
+def problem(status: int, title: str, detail: str, errors: list[FieldError] | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": PROBLEM_TYPE + SLUG_OF.get(status, str(status)), "title": title,
+                            "status": status, "detail": detail, **extra}
+    if errors is not None:
+        body["errors"] = [{"pointer": e.pointer, "detail": e.message} for e in errors]
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response.headers.update(headers or {})
+    return response
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/openapi.json")
+
+
+def install(app: Flask) -> None:
+    """Register the handlers; pages (HTML) keep Flask's own error pages via ``html_error``."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return problem(exc.status, exc.title, exc.detail, headers=exc.headers)
+
+    @app.errorhandler(TicketflowError)
+    def _domain_error(exc: TicketflowError) -> Response | tuple[str, int]:
+        status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 400)
+        if not _is_api():
+            return app.html_error(status, exc.title, exc.detail)  # type: ignore[attr-defined]
+        if isinstance(exc, InvalidInput):
+            return problem(status, exc.title, exc.detail, exc.errors)
+        if isinstance(exc, DefinitionRejected):
+            return problem(status, exc.title, exc.detail, [FieldError("", p) for p in exc.problems])
+        return problem(status, exc.title, exc.detail)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
+        status = exc.code or 500
+        title = exc.name
+        detail = exc.description or title
+        if status == 413:
+            detail = f"the request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes"
+        if not _is_api():
+            return app.html_error(status, title, detail)  # type: ignore[attr-defined]
+        headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+        return problem(status, title, detail, headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response | tuple[str, int]:
+        # Logged in full for operators; the caller gets no stack trace, only a reference to quote.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not _is_api():
+            return app.html_error(500, "Internal error", "Something went wrong on our side.")  # type: ignore
+        return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
