@@ -1,9 +1,283 @@
-"""Server-rendered pages: sign-in, inboxes, task forms, tickets, the customer's own page."""
+"""Server-rendered pages: sign-in, inboxes, task forms, tickets, the customer's own page.
+
+Each view parses the request, calls the same use cases as the API (which check access) and renders
+a template. Domain errors raised here become HTML error pages (see ``problems``). Every POST carries
+the session's CSRF token; no page needs JavaScript.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from .auth import load_page_user
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from engine.access import Actor
+from engine.errors import Forbidden, InvalidInput
+from engine.runtime import Runtime, TaskDetail, TicketIntake
+from engine.users import UserView
+
+from .auth import check_csrf, csrf_token, load_page_user, sign_in, sign_out
+from .formfields import Field, coerce, errors_by_field, fields_of, shown_values, submitted_values
 
 pages = Blueprint("pages", __name__)
 pages.before_request(load_page_user)
+
+F = TypeVar("F", bound=Callable[..., Any])
+INBOX_PAGE = 50
+# Context keys whose plain name reads badly; the rest are shown with underscores as spaces.
+LABELS = {"kb_matches": "Knowledge-base matches", "kb_article": "Knowledge-base article",
+          "kb_article_used": "Knowledge-base article used", "slug": "Article", "registration": "Registration",
+          "resolve_at_first_level": "Resolvable at first level", "validation_request": "Your answer is due",
+          "respond_by": "Respond by", "response_window": "Response window"}
+# Shown in the ticket summary above the form already.
+SUMMARY_KEYS = ("ticket_number", "subject", "description", "customer", "channel", "unit")
+NEW_TICKET_FIELDS = [
+    Field("subject", "Subject", "A short summary of the problem.", "text", True, max_length=300),
+    Field("description", "Description", "What happened, what you expected, and since when.", "textarea", True,
+          max_length=20000),
+    Field("email", "Contact email", "Where we write to you (an email or a phone number is needed).", "text",
+          False, max_length=300),
+    Field("phone", "Contact phone", "", "text", False, max_length=300),
+]
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["ticketflow"].runtime
+
+
+def html_error(status: int, title: str, detail: str) -> tuple[str, int]:
+    return current_app.html_error(status, title, detail)  # type: ignore[attr-defined,no-any-return]
+
+
+@pages.before_request
+def _refuse_forged_posts() -> tuple[str, int] | None:
+    if request.method == "POST" and not check_csrf():
+        return html_error(403, "Forbidden", "This form did not come from a page of your current session "
+                          "(it may have expired). Go back, reload the page and send it again.")
+    return None
+
+
+@pages.app_context_processor
+def _page_globals() -> dict[str, Any]:
+    return {"user": g.get("user"), "csrf_token": csrf_token}
+
+
+@pages.app_template_filter("when")
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "—"
+
+
+@pages.app_template_filter("label")
+def _label(key: str) -> str:
+    return LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+def signed_in(view: F) -> F:
+    """Send visitors without a session to the sign-in page, and back here afterwards."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.user is None:
+            here = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("pages.sign_in_form", next=here))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def me() -> UserView:
+    user: UserView = g.user
+    return user
+
+
+def local_next() -> str | None:
+    """The ``next`` parameter if it is a path on this site (never another host)."""
+    target = request.values.get("next", "")
+    parts = urlsplit(target)
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def home_of(user: UserView) -> str:
+    return url_for("pages.my_tickets" if user.role == "customer" else "pages.inbox")
+
+
+def lanes_of(actor: Actor) -> list[str]:
+    lanes = runtime().lane_roles
+    return [lane for lane, role in lanes.items() if actor.role in ("admin", "auditor") or role == actor.role]
+
+
+def may_work(actor: Actor, lane: str) -> bool:
+    return actor.is_admin or runtime().lane_roles.get(lane) == actor.role
+
+
+# -- session --------------------------------------------------------------------------------------
+@pages.get("/")
+def home() -> Response:
+    return redirect(home_of(g.user) if g.user is not None else url_for("pages.sign_in_form"))
+
+
+@pages.get("/sign-in")
+def sign_in_form() -> str | Response:
+    if g.user is not None:
+        return redirect(local_next() or home_of(g.user))
+    return render_template("sign_in.html", next=local_next(), error=None)
+
+
+@pages.post("/sign-in")
+def sign_in_submit() -> tuple[str, int] | Response:
+    user = sign_in(request.form.get("token", ""))
+    if user is None:
+        return render_template("sign_in.html", next=local_next(),
+                               error="That token is unknown or has been replaced by a newer one."), 401
+    return redirect(local_next() or home_of(user))
+
+
+@pages.post("/sign-out")
+def sign_out_submit() -> Response:
+    sign_out()
+    flash("You are signed out.")
+    return redirect(url_for("pages.sign_in_form"))
+
+
+# -- agents' inbox --------------------------------------------------------------------------------
+@pages.get("/inbox")
+@signed_in
+def inbox() -> str | Response:
+    actor = me().actor
+    if actor.role == "customer":
+        return redirect(url_for("pages.my_tickets"))
+    lane = request.args.get("lane") or None
+    show = request.args.get("show", "all")
+    if show not in ("all", "mine", "unassigned"):
+        show = "all"
+    offset = request.args.get("offset", "0")
+    offset_value = int(offset) if offset.isdigit() else 0
+    tasks = runtime().tasks_for(actor, lane, show == "mine", show == "unassigned", INBOX_PAGE + 1, offset_value)
+    return render_template("inbox.html", tasks=tasks[:INBOX_PAGE], more=len(tasks) > INBOX_PAGE,
+                           lanes=lanes_of(actor), lane=lane, show=show, offset=offset_value, page=INBOX_PAGE,
+                           workable={t.id for t in tasks if may_work(actor, t.lane)})
+
+
+@pages.post("/tasks/<task_id>/claim")
+@signed_in
+def claim(task_id: str) -> Response:
+    task = runtime().claim_task(task_id, me().actor)
+    flash(f"You claimed “{task.name}” of {task.ticket_number}.")
+    return redirect(local_next() or url_for("pages.task_page", task_id=task_id))
+
+
+@pages.post("/tasks/<task_id>/release")
+@signed_in
+def release(task_id: str) -> Response:
+    task = runtime().release_task(task_id, me().actor)
+    flash(f"You released “{task.name}” of {task.ticket_number}.")
+    return redirect(local_next() or url_for("pages.inbox"))
+
+
+# -- task forms -----------------------------------------------------------------------------------
+@pages.get("/tasks/<task_id>")
+@signed_in
+def task_page(task_id: str) -> str:
+    detail = runtime().task_detail(task_id, me().actor)
+    fields = fields_of(detail.schema, detail.ui_schema)
+    return render_task(detail, fields, shown_values(fields, detail.prefill), {}, [])
+
+
+@pages.post("/tasks/<task_id>")
+@signed_in
+def task_submit(task_id: str) -> tuple[str, int] | Response:
+    actor = me().actor
+    detail = runtime().task_detail(task_id, actor)
+    fields = fields_of(detail.schema, detail.ui_schema)
+    try:
+        ticket = runtime().complete_task(task_id, coerce(fields, request.form), actor, seen_version())
+    except InvalidInput as exc:
+        placed, general = errors_by_field([f.name for f in fields], exc.errors)
+        return render_task(detail, fields, submitted_values(fields, request.form), placed,
+                           general or ([] if placed else [exc.detail])), 422
+    flash(f"“{detail.task.name}” is done.")
+    return redirect(url_for("pages.ticket_page", number=ticket.number))
+
+
+def seen_version() -> int | None:
+    """The ticket version the form was rendered with: a change since then is a conflict (409)."""
+    raw = request.form.get("version", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def render_task(detail: TaskDetail, fields: list[Field], values: dict[str, str],
+                errors: dict[str, list[str]], general: list[str]) -> str:
+    actor = me().actor
+    task = detail.task
+    context = {k: v for k, v in detail.context.items() if k not in SUMMARY_KEYS}
+    taken_by_other = task.assignee not in (None, actor.name) and not actor.is_admin
+    return render_template("task.html", detail=detail, task=task, ticket=detail.ticket, fields=fields,
+                           values=values, errors=errors, general=general, context=context,
+                           workable=task.state == "ready" and may_work(actor, task.lane) and not taken_by_other,
+                           may_claim=task.state == "ready" and may_work(actor, task.lane))
+
+
+# -- tickets --------------------------------------------------------------------------------------
+@pages.get("/tickets/<number>")
+@signed_in
+def ticket_page(number: str) -> str:
+    actor = me().actor
+    ticket = runtime().get_ticket(number, actor)
+    trail = runtime().ticket_history(number, actor)
+    readable = {t.id for t in ticket.ready_tasks if may_work(actor, t.lane) or actor.role == "auditor"}
+    return render_template("ticket.html", ticket=ticket, trail=trail, readable=readable)
+
+
+@pages.get("/my")
+@signed_in
+def my_tickets() -> str | Response:
+    actor = me().actor
+    if actor.role != "customer":
+        return redirect(url_for("pages.inbox"))
+    tickets, total = runtime().list_tickets(actor, limit=200)
+    waiting: dict[str, list[Any]] = {}
+    for task in runtime().tasks_for(actor, limit=200):
+        waiting.setdefault(task.ticket_number, []).append(task)
+    return render_template("my.html", tickets=tickets, total=total, waiting=waiting)
+
+
+@pages.get("/tickets/new")
+@signed_in
+def new_ticket_form() -> str:
+    customer_only()
+    return render_template("new_ticket.html", fields=NEW_TICKET_FIELDS, values={"email": me().email or ""},
+                           errors={}, general=[])
+
+
+@pages.post("/tickets/new")
+@signed_in
+def new_ticket_submit() -> tuple[str, int] | Response:
+    customer_only()
+    user = me()
+    form = {name: request.form.get(name, "").replace("\r\n", "\n").strip() for name in
+            ("subject", "description", "email", "phone")}
+    contact = {kind: form[kind] for kind in ("email", "phone") if form[kind]}
+    intake = TicketIntake(subject=form["subject"], description=form["description"], customer=user.name,
+                          contact=contact, channel="portal", unit=user.unit or "general")
+    try:
+        ticket = runtime().open_ticket(intake, user.actor)
+    except InvalidInput as exc:
+        placed, general = errors_by_field([f.name for f in NEW_TICKET_FIELDS] + ["contact"], exc.errors)
+        if "contact" in placed:
+            placed["email"] = placed.pop("contact")
+        values = submitted_values(NEW_TICKET_FIELDS, request.form)
+        return render_template("new_ticket.html", fields=NEW_TICKET_FIELDS, values=values, errors=placed,
+                               general=general), 422
+    flash(f"Ticket {ticket.number} is open. We will answer you soon.")
+    return redirect(url_for("pages.ticket_page", number=ticket.number))
+
+
+def customer_only() -> None:
+    if me().role != "customer":
+        raise Forbidden("this page opens a ticket for yourself as a customer")
