@@ -18,8 +18,15 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/ticketflow db upgrade
 
-# The main job: migrate the embedded SQLite database, deploy the diagram, play every path.
+# The main job: migrate the embedded SQLite database, deploy the diagram, load the demo knowledge
+# base, and serve the app on http://127.0.0.1:8000 with the timer worker, printing demo users' tokens.
 run: migrate
+	$(BIN)/ticketflow deploy bpmn/support_ticket.bpmn
+	$(BIN)/ticketflow kb import web/data/demo_kb.json
+	$(BIN)/ticketflow serve --demo-users
+
+# Play tickets through every path of the procedure (fake clock) and print their trails.
+demo: migrate
 	$(BIN)/ticketflow deploy bpmn/support_ticket.bpmn
 	$(BIN)/ticketflow demo
 
@@ -28,6 +35,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.audit
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -381,7 +381,7 @@ class Runtime:
         now = self.clock()
         with self.uow() as uow:
             session = uow.session
-            row, ticket = self._task_and_ticket(session, task_id)
+            row, ticket = self._task_and_ticket(session, task_id, actor)
             check_may_work(actor, row.lane, ticket.customer, self.lane_roles)
             if claim:
                 condition = HumanTask.assignee.is_(None)
@@ -405,12 +405,12 @@ class Runtime:
             session.refresh(row)
             return TaskView.of(row, ticket.number or "")
 
-    def _task_and_ticket(self, session: Session, task_id: str) -> tuple[HumanTask, Ticket]:
+    def _task_and_ticket(self, session: Session, task_id: str, actor: Actor) -> tuple[HumanTask, Ticket]:
+        """The ready task and its ticket; another customer's task does not exist for a customer."""
         row = session.get(HumanTask, task_id)
-        if row is None:
+        ticket = session.get(Ticket, row.ticket_id) if row is not None else None
+        if row is None or ticket is None or not self._may_read(actor, ticket):
             raise NotFound(f"task {task_id} does not exist")
-        ticket = session.get(Ticket, row.ticket_id)
-        assert ticket is not None
         if row.state != "ready":
             raise Conflict(f"task {task_id} is already {row.state}")
         return row, ticket
@@ -420,7 +420,7 @@ class Runtime:
         now = self.clock()
         with self.uow() as uow:
             session = uow.session
-            row, ticket = self._task_and_ticket(session, task_id)
+            row, ticket = self._task_and_ticket(session, task_id, actor)
             if expected_version is not None and expected_version != ticket.version:
                 raise Conflict(f"ticket {ticket.number} changed (version {ticket.version}, "
                                f"you saw {expected_version}): reload and try again")

@@ -117,6 +117,8 @@ def article_fields(item: Any, index: int) -> dict[str, Any]:
         if len(item.get(key, "")) > limit:
             raise ValueError(f"article {index}: '{key}' is longer than {limit} characters")
     review_by = item.get("review_by")
+    if review_by is not None and not isinstance(review_by, str):
+        raise ValueError(f"article {index}: review_by must be an ISO 8601 date-time string")
     try:
         review = datetime.fromisoformat(review_by) if review_by else None
     except (TypeError, ValueError):

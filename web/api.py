@@ -20,6 +20,7 @@ api.before_request(authenticate_api)
 
 AGENT_READERS = ("l1", "l2", "process_owner", "auditor", "admin")
 MAX_PAGE = 200
+MAX_OFFSET = 1_000_000
 TICKET_FIELDS = {"subject", "description", "contact", "unit", "channel", "customer"}
 
 
@@ -47,6 +48,14 @@ def json_object() -> dict[str, Any]:
     return body
 
 
+def only_query(*names: str) -> None:
+    """Refuse query parameters this endpoint does not know: a misspelt filter must not silently match all."""
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        known = ", ".join(names) or "none"
+        raise ApiError(400, "Malformed query", f"unknown query parameter(s): {', '.join(unknown)} (known: {known})")
+
+
 def int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
@@ -60,8 +69,16 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def text_arg(name: str) -> str | None:
+    """A filter value; an empty one is a mistake, not "any"."""
+    value = request.args.get(name)
+    if value is not None and not 1 <= len(value) <= 200:
+        raise ApiError(400, "Malformed query", f"'{name}' must be 1 to 200 characters")
+    return value
+
+
 def page_args() -> tuple[int, int]:
-    return int_arg("limit", 50, 1, MAX_PAGE), int_arg("offset", 0, 0, 10**9)
+    return int_arg("limit", 50, 1, MAX_PAGE), int_arg("offset", 0, 0, MAX_OFFSET)
 
 
 def expected_version() -> int | None:
@@ -114,9 +131,10 @@ def open_ticket() -> tuple[Response, int, dict[str, str]]:
 
 @api.get("/tickets")
 def list_tickets() -> Response:
+    only_query("status", "lane", "priority", "unit", "limit", "offset")
     limit, offset = page_args()
-    filters = TicketFilter(status=request.args.get("status"), lane=request.args.get("lane"),
-                           priority=request.args.get("priority"), unit=request.args.get("unit"))
+    filters = TicketFilter(status=text_arg("status"), lane=text_arg("lane"), priority=text_arg("priority"),
+                           unit=text_arg("unit"))
     tickets, total = runtime().list_tickets(current_actor(), filters, limit, offset)
     return jsonify(paged([ticket_json(t) for t in tickets], total, limit, offset))
 
@@ -140,21 +158,22 @@ def ticket_history(number: str) -> Response:
 # -- tasks ----------------------------------------------------------------------------------------
 @api.get("/tasks")
 def list_tasks() -> Response:
+    only_query("lane", "assignee", "unassigned", "limit", "offset")
     limit, offset = page_args()
     assignee = request.args.get("assignee")
     if assignee not in (None, "me"):
         raise ApiError(400, "Malformed query", "assignee may only be 'me'")
     unassigned = _flag("unassigned")
-    tasks = runtime().tasks_for(current_actor(), request.args.get("lane"), assignee == "me", unassigned,
+    tasks = runtime().tasks_for(current_actor(), text_arg("lane"), assignee == "me", unassigned,
                                 limit, offset)
     return jsonify({"items": [task_json(t) for t in tasks], "limit": limit, "offset": offset})
 
 
 def _flag(name: str) -> bool:
-    raw = request.args.get(name, "false").lower()
-    if raw not in ("true", "false", "1", "0"):
+    raw = request.args.get(name, "false")
+    if raw not in ("true", "false"):
         raise ApiError(400, "Malformed query", f"'{name}' must be true or false")
-    return raw in ("true", "1")
+    return raw == "true"
 
 
 @api.get("/tasks/<task_id>")
@@ -185,6 +204,7 @@ def complete_task(task_id: str) -> Response:
 @api.get("/kb/search")
 @roles(*AGENT_READERS)
 def kb_search() -> Response:
+    only_query("q", "limit")
     query = request.args.get("q", "")
     if not query.strip() or len(query) > 1000:
         raise ApiError(400, "Malformed query", "q must be 1 to 1000 characters")
@@ -195,6 +215,7 @@ def kb_search() -> Response:
 @api.get("/kb/articles")
 @roles(*AGENT_READERS)
 def kb_articles() -> Response:
+    only_query("limit", "offset")
     limit, offset = page_args()
     items, total = knowledge.list_articles(runtime(), limit, offset)
     return jsonify(paged(items, total, limit, offset))

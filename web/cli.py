@@ -6,11 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-from engine.access import Actor
+from engine.access import ROLES, Actor
 from engine.config import EngineConfig
 from engine.definitions import DefinitionLoader, read_bundle
 from engine.errors import TicketflowError
-from engine.store.db import upgrade
+from engine.store.db import make_engine, session_factory, upgrade
+from engine.users import Directory
 
 from .composition import make_runtime
 from .knowledge import import_kb_file
@@ -48,6 +49,23 @@ def _parser() -> argparse.ArgumentParser:
     kb_import.set_defaults(run=_kb_import)
     commands.add_parser("demo", help="play tickets through every path and print their trails").set_defaults(
         run=_demo)
+    user = commands.add_parser("user", help="users and API tokens").add_subparsers(required=True, metavar="ACTION")
+    user_add = user.add_parser("add", help="create a user and print their API token (shown once)")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", required=True, choices=ROLES)
+    user_add.add_argument("--email")
+    user_add.add_argument("--unit")
+    user_add.set_defaults(run=_user_add)
+    user_token = user.add_parser("token", help="issue a new API token for a user, revoking the old one")
+    user_token.add_argument("name")
+    user_token.set_defaults(run=_user_token)
+    serve = commands.add_parser("serve", help="serve the web app and API, with the timer worker in-process")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-worker", action="store_true", help="do not fire timers in this process")
+    serve.add_argument("--demo-users", action="store_true",
+                       help="create one user per role once, issue them fresh tokens and print them")
+    serve.set_defaults(run=_serve)
     worker = commands.add_parser("worker", help="fire due timers and retry stalled tickets, forever")
     worker.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
     worker.add_argument("--once", action="store_true", help="run one round and exit")
@@ -92,6 +110,34 @@ def _demo(args: argparse.Namespace, config: EngineConfig) -> int:
     from .demo import run_demo
 
     run_demo(config)
+    return 0
+
+
+def _directory(config: EngineConfig) -> Directory:
+    return Directory(session_factory(make_engine(config.database_url)))
+
+
+def _user_add(args: argparse.Namespace, config: EngineConfig) -> int:
+    user, token = _directory(config).add_user(args.name, args.role, args.email, args.unit)
+    print(f"user {user.name} ({user.role}) created; API token (shown once, keep it safe):\n{token}")
+    return 0
+
+
+def _user_token(args: argparse.Namespace, config: EngineConfig) -> int:
+    token = _directory(config).issue_token(args.name)
+    print(f"new API token for {args.name} (earlier tokens no longer work):\n{token}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
+    from .serve import ensure_demo_users, serve
+
+    runtime = make_runtime(config)
+    if args.demo_users:
+        print("Demo users (sign in at /sign-in with a token, or send it as 'Authorization: Bearer <token>'):")
+        for name, role, token in ensure_demo_users(Directory(runtime.sessions, runtime.clock)):
+            print(f"  {role:<14} {name:<6} {token}")
+    serve(runtime, args.host, args.port, None if args.no_worker else 5.0)
     return 0
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.errors import Conflict, FieldError, InvalidInput
+from engine.forms import validate_form
 from engine.runtime import Runtime
 from engine.store.models import KbArticle
 from tasks.knowledge_base import Match, article_fields, import_articles, search
@@ -40,8 +41,23 @@ def list_articles(runtime: Runtime, limit: int, offset: int) -> tuple[list[dict[
         return [article_json(a) for a in rows], total
 
 
+# The API's contract for a new article (also published in /openapi.json).
+ARTICLE_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["slug", "title", "body"],
+    "properties": {
+        "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+        "title": {"type": "string", "minLength": 1, "maxLength": 300},
+        "body": {"type": "string", "minLength": 1, "maxLength": 100000},
+        "keywords": {"type": "string", "maxLength": 500},
+        "published": {"type": "boolean"},
+        "review_by": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+
+
 def create_article(runtime: Runtime, item: Any) -> dict[str, Any]:
     """Add one article; its slug must be new."""
+    validate_form(ARTICLE_SCHEMA, item)
     try:
         fields = article_fields(item, 0)
     except ValueError as exc:

@@ -6,6 +6,9 @@ from typing import Any
 from engine.access import ROLES
 from engine.runtime import CHANNELS
 
+from .api import MAX_OFFSET, MAX_PAGE
+from .knowledge import ARTICLE_SCHEMA
+
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 ERRORS = {400: "Malformed request", 401: "Missing or unknown token", 403: "Not allowed for this role",
@@ -53,8 +56,9 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-PAGE = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
-        _query("offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000}, "items to skip")]
+PAGE = [_query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "page size (default 50)"),
+        _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, "items to skip")]
+FILTER = {"type": "string", "minLength": 1, "maxLength": 200}
 ETAG = {"ETag": {"description": "the ticket version; send it back in If-Match", "schema": {"type": "string"}}}
 
 
@@ -103,11 +107,7 @@ def _schemas() -> dict[str, Any]:
     article = _obj({"slug": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
                     "keywords": {"type": "string"}, "published": {"type": "boolean"},
                     "review_by": NULLABLE_TIME, "updated_at": {"type": "string", "format": "date-time"}})
-    article_input = _obj({"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
-                          "title": {"type": "string", "minLength": 1, "maxLength": 300},
-                          "body": {"type": "string", "minLength": 1, "maxLength": 100000},
-                          "keywords": {"type": "string", "maxLength": 500}, "published": {"type": "boolean"},
-                          "review_by": {"type": "string", "format": "date-time"}}, ["slug", "title", "body"])
+    article_input = ARTICLE_SCHEMA
     match = _obj({"slug": {"type": "string"}, "title": {"type": "string"}, "score": {"type": "number"},
                   "excerpt": {"type": "string"}})
     definition = _obj({"key": {"type": "string"}, "version": {"type": "integer"}, "sha256": {"type": "string"},
@@ -132,7 +132,7 @@ def _page_of(item: str) -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    ticket_filters = [_query(name, {"type": "string"}, f"only tickets with this {name}")
+    ticket_filters = [_query(name, FILTER, f"only tickets with this {name}")
                       for name in ("status", "lane", "priority", "unit")]
     task_paths = {
         f"/api/v1/tasks/{{task_id}}/{action}": {"post": {
@@ -166,7 +166,7 @@ def _paths() -> dict[str, Any]:
                                                "events": {"type": "array", "items": _ref("Event")}}), 404)}},
         "/api/v1/tasks": {"get": {
             "summary": "Ready tasks the caller may work", "operationId": "list_tasks",
-            "parameters": [_query("lane", {"type": "string"}, "one lane"),
+            "parameters": [_query("lane", FILTER, "one lane"),
                            _query("assignee", {"type": "string", "enum": ["me"]}, "only tasks claimed by me"),
                            _query("unassigned", {"type": "string", "enum": ["true", "false"]}, "only unclaimed"),
                            *PAGE],
