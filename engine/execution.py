@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from . import workflow_state
 from .clock import engine_time
 from .definitions import Definition
 from .errors import Conflict, StepFailed, TicketflowError
-from .history import Where, record
+from .history import Where, canonical, record
 from .sandbox import TicketScriptEngine, compile_expression
 from .services import ServiceContext, ServiceRegistry
 from .store.models import HumanTask, Ticket
@@ -46,11 +47,7 @@ class Execution:
     @classmethod
     def start(cls, session: Session, ticket: Ticket, definition: Definition, registry: ServiceRegistry,
               lane_roles: Mapping[str, str], now: datetime, data: dict[str, Any]) -> Execution:
-        workflow = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
-        workflow.task_tree.data.update(copy.deepcopy(data))
-        for task in workflow.get_tasks(state=TaskState.READY):
-            task.data.update(copy.deepcopy(data))
-        return cls(session, ticket, definition, registry, lane_roles, now, workflow)
+        return cls(session, ticket, definition, registry, lane_roles, now, new_workflow(definition, data))
 
     # -- what the engine is waiting for -------------------------------------------------------
     def ready_user_tasks(self) -> list[Task]:
@@ -82,7 +79,7 @@ class Execution:
         task.data.update(copy.deepcopy(data))
         with engine_time(self.now):
             self._guard(task.run)
-        record(self.session, self.ticket, "task_completed", actor, self.now, {"form": data}, self.where(task))
+        self._record("task_completed", actor, {"form": data}, self.where(task))
 
     def run_engine_steps(self) -> None:
         with engine_time(self.now):
@@ -99,8 +96,7 @@ class Execution:
         with engine_time(self.now):
             self._guard(self.workflow.refresh_timers)
         for task in fired:
-            record(self.session, self.ticket, "timer_fired", "worker", self.now,
-                   {"timer": task.task_spec.bpmn_name}, self.where(task))
+            self._record("timer_fired", "worker", {"timer": task.task_spec.bpmn_name}, self.where(task))
         self.run_engine_steps()
         return [t.task_spec.bpmn_id for t in fired]
 
@@ -119,17 +115,24 @@ class Execution:
             raise StepFailed(element or "?", exc) from exc
 
     def _dispatch(self, operator: str, element: str, params: Mapping[str, Any]) -> Any:
-        handler = self.registry.get(operator)
         info = self.definition.elements.get(element)
         where = Where(element, info.name if info else element, info.lane if info else None)
+        result = self._service_result(operator, where, params)
+        self._record("service_called", "system", {"operator": operator, "inputs": dict(params), "result": result},
+                     where)
+        return result
+
+    # -- what a replay replaces: recording, service results, the worklist -----------------------
+    def _record(self, kind: str, actor: str, data: dict[str, Any], where: Where = Where()) -> None:
+        record(self.session, self.ticket, kind, actor, self.now, data, where)
+
+    def _service_result(self, operator: str, where: Where, params: Mapping[str, Any]) -> Any:
+        handler = self.registry.get(operator)
         try:
-            result = handler(ServiceContext(self.session, self.ticket, self.now, where), **params)
+            return handler(ServiceContext(self.session, self.ticket, self.now, where), **params)
         except (StaleDataError, IntegrityError):
             # A handler's query autoflushed our rows and found the ticket (or its history) changed.
             raise stale_ticket(self.number) from None
-        record(self.session, self.ticket, "service_called", "system", self.now,
-               {"operator": operator, "inputs": dict(params), "result": result}, where)
-        return result
 
     def _on_completed(self, task: Task) -> None:
         spec = task.task_spec
@@ -138,10 +141,9 @@ class Execution:
         if isinstance(spec, ExclusiveGateway):
             self._record_gateway(task)
         elif spec.__class__.__name__ == "EndEvent":
-            record(self.session, self.ticket, "end_reached", "system", self.now, {}, self.where(task))
+            self._record("end_reached", "system", {"data_digest": data_digest(task.data)}, self.where(task))
         elif spec.__class__.__name__ == "StartEvent":
-            record(self.session, self.ticket, "process_started", "system", self.now,
-                   {"definition": self.definition.sha256}, self.where(task))
+            self._record("process_started", "system", {"definition": self.definition.sha256}, self.where(task))
 
     def _record_gateway(self, task: Task) -> None:
         taken = [c for c in task.children if not c.has_state(TaskState.PREDICTED_MASK)]
@@ -152,26 +154,30 @@ class Execution:
                 names |= set(compile_expression(condition.args[0]).co_names)
         inputs = {n: task.data[n] for n in sorted(names) if n in task.data}
         branch = self.definition.flow_names.get((task.task_spec.bpmn_id, target or ""), target)
-        record(self.session, self.ticket, "gateway_taken", "system", self.now,
-               {"gateway": task.task_spec.bpmn_name, "branch": branch, "target": target, "inputs": inputs},
-               self.where(task))
+        self._record("gateway_taken", "system",
+                     {"gateway": task.task_spec.bpmn_name, "branch": branch, "target": target, "inputs": inputs},
+                     self.where(task))
 
     # -- saving -------------------------------------------------------------------------------
     def save(self) -> None:
         """Project the workflow onto the ticket and worklist rows, compact, and serialize."""
+        self.settle()
+        self.ticket.workflow = workflow_state.dump(self.workflow)
+
+    def settle(self) -> None:
+        """At a wait state: sync the worklist, project onto the ticket, compact the task tree."""
         ready = self.ready_user_tasks()
         self._sync_worklist(ready)
         self._project(ready)
         if self.definition.compactable:
             workflow_state.compact(self.workflow)
-        self.ticket.workflow = workflow_state.dump(self.workflow)
 
     def _sync_worklist(self, ready: list[Task]) -> None:
         rows = {row.id: row for row in self.session.scalars(
             select(HumanTask).where(HumanTask.ticket_id == self.ticket.id, HumanTask.state == "ready"))}
         ready_ids = {str(t.id): t for t in ready}
         for row_id, row in rows.items():
-            if row_id not in ready_ids:
+            if row_id not in ready_ids and row.state == "ready":  # (completed in this step, not flushed yet)
                 row.state = "cancelled"
         for task_id, task in ready_ids.items():
             if task_id in rows:
@@ -181,7 +187,10 @@ class Execution:
             self.session.add(HumanTask(
                 id=task_id, ticket_id=self.ticket.id, element_id=element.id, name=element.name,
                 lane=where.lane or "", form=element.form, state="ready", created_at=self.now))
-            record(self.session, self.ticket, "task_ready", "system", self.now, {}, where)
+            self._record_ready(task)
+
+    def _record_ready(self, task: Task) -> None:
+        self._record("task_ready", "system", {"data_digest": data_digest(task.data)}, self.where(task))
 
     def _project(self, ready: list[Task]) -> None:
         ticket = self.ticket
@@ -190,7 +199,7 @@ class Execution:
         ticket.current_steps = ", ".join(self.where(t).element_name or "" for t in ready)[:500]
         if self.workflow.is_completed():
             if ticket.status != "closed":
-                record(self.session, ticket, "process_completed", "system", self.now, {})
+                self._record("process_completed", "system", {})
             ticket.status = "closed"
             ticket.next_timer_at = None
             return
@@ -208,6 +217,24 @@ class Execution:
                  if isinstance(e.value, str)]
         return min(times) if times else None
 
+
+def new_workflow(definition: Definition, data: dict[str, Any]) -> BpmnWorkflow:
+    """A fresh workflow of the definition, its start carrying the intake data."""
+    workflow = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
+    workflow.task_tree.data.update(copy.deepcopy(data))
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(copy.deepcopy(data))
+    return workflow
+
+
+def data_digest(data: Mapping[str, Any]) -> dict[str, str]:
+    """Per process variable, the first 16 hex digits of the SHA-256 of its canonical JSON.
+
+    Recorded where a task becomes ready and where an end is reached, so a replay notices (and
+    names) a variable whose value differs from what the live run had, e.g. an altered service
+    result, without storing the whole process data again at every step.
+    """
+    return {key: hashlib.sha256(canonical(value)).hexdigest()[:16] for key, value in sorted(data.items())}
 
 
 def stale_ticket(number: str | None) -> Conflict:
