@@ -240,7 +240,10 @@ class AuditAnchorEntry(Base):
     __tablename__ = "audit_anchor_entry"
     __table_args__ = (Index("ix_audit_anchor_entry_ticket_seq", "ticket_id", "head_seq"),)
 
-    anchor_id: Mapped[int] = mapped_column(ForeignKey("audit_anchor.id"), primary_key=True)
+    # Deferred: entries are written first and their anchor last, once its digest is known (the
+    # anchor row is append-only, so it cannot be inserted early and completed later).
+    anchor_seq: Mapped[int] = mapped_column(
+        ForeignKey("audit_anchor.seq", deferrable=True, initially="DEFERRED"), primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
     head_seq: Mapped[int]
     head_hash: Mapped[str] = mapped_column(String(64))
