@@ -13,6 +13,7 @@ from engine.errors import TicketflowError
 from engine.store.db import make_engine, session_factory, upgrade
 from engine.users import Directory
 
+from .cli_audit import add_commands as add_audit_commands
 from .composition import make_runtime
 from .knowledge import import_kb_file
 
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
     worker.add_argument("--once", action="store_true", help="run one round and exit")
     worker.set_defaults(run=_worker)
+    add_audit_commands(commands)
     return parser
 
 
