@@ -51,3 +51,45 @@ def escalate_to_validation(runtime: Runtime, number: str) -> None:
 
 def kinds(runtime: Runtime, number: str) -> list[str]:
     return [e.kind for e in runtime.ticket_history(number)]
+
+
+# -- audit: tampering with the history directly in the database, as an operator could ------------
+def history_rows(runtime: Runtime, number: str) -> list[Any]:
+    """The ticket's history events as detached ORM rows, in seq order."""
+    from engine.store.models import HistoryEvent
+
+    with runtime.uow() as uow:
+        ticket = uow.session.scalars(select(Ticket).where(Ticket.number == number)).one()
+        return list(uow.session.scalars(select(HistoryEvent).where(HistoryEvent.ticket_id == ticket.id)
+                                        .order_by(HistoryEvent.seq)))
+
+
+def tamper(runtime: Runtime, sql: str, **params: Any) -> None:
+    """Run raw SQL in its own transaction, bypassing the engine."""
+    from sqlalchemy import text
+
+    with runtime.uow() as uow:
+        uow.session.execute(text(sql), params)
+        uow.commit()
+
+
+def rehash(runtime: Runtime, number: str, from_seq: int = 1, move_head: bool = True) -> None:
+    """Recompute the chain from ``from_seq`` on (and the ticket's head), hiding edits from the chain check."""
+    from engine.history import GENESIS, event_hash
+    from engine.store.models import HistoryEvent
+
+    with runtime.uow() as uow:
+        session = uow.session
+        ticket = session.scalars(select(Ticket).where(Ticket.number == number)).one()
+        prev = GENESIS
+        for event in session.scalars(select(HistoryEvent).where(HistoryEvent.ticket_id == ticket.id)
+                                     .order_by(HistoryEvent.seq)):
+            if event.seq >= from_seq:
+                event.prev_hash = prev
+                event.hash = event_hash(event)
+            prev = event.hash
+            last = event
+        if move_head:
+            session.execute(Ticket.__table__.update().where(Ticket.__table__.c.id == ticket.id).values(
+                history_seq=last.seq, history_head=last.hash))
+        uow.commit()
