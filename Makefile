@@ -36,6 +36,7 @@ test: install
 bench: install
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.audit
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -295,9 +295,9 @@ class Runtime:
         """The ticket as callers see it; built inside the use case's transaction (flushing it)."""
         if definition_version is None:
             definition_version = self.definition_of(session, ticket.definition_id)[0].version
+        session.flush()  # one batch for the whole step, so the view carries the version it commits
         ready = list(session.scalars(select(HumanTask).where(
             HumanTask.ticket_id == ticket.id, HumanTask.state == "ready").order_by(HumanTask.created_at)))
-        session.flush()  # so the view carries the version this transaction commits
         return TicketView.of(ticket, definition_version, ready)
 
     def ticket_history(self, number: str, actor: Actor | None = None) -> list[EventView]:

@@ -45,7 +45,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    # No autoflush: a step appends ~20 history rows and queries as it goes; autoflush turned that
+    # into one INSERT (and one ticket UPDATE) per query. Use cases flush once, explicitly, where they
+    # need database-generated values or to read their own writes.
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 def upgrade(url: str, revision: str = "head") -> None:
