@@ -4,7 +4,7 @@ Run from the repository root, with the project's virtualenv:
 
     .venv/bin/python -m bench.api        (or: .venv/bin/python bench/api.py)
 
-One run (about a minute) prints, side by side:
+One run (about half a minute) prints, side by side:
 
 1. Lifecycles per second. The L1-direct path (open, classify, assess (resolved at first level),
    apply solution, customer confirms resolved -> closed) driven three ways:
@@ -18,6 +18,8 @@ One run (about a minute) prints, side by side:
    16 requests, each authenticated with a bearer token, with the JSON bodies parsed on both sides.
    Rounds of raw, in-process and gunicorn lifecycles alternate, so all three see the same machine
    load. Target (DESIGN.md): HTTP over SQLite within 6x of the raw floor, time per lifecycle.
+   For orientation, the report also gives the share of the 5 requests that do what the raw path
+   does (open and the 4 completions); the verdict is on the whole lifecycle.
 2. Latency per request kind: p50 and p95 of the wall time the client waits for each request
    (open ticket, task list, task detail, claim, complete per task kind, ticket), over every request
    of the measured rounds. Target (DESIGN.md): completing a user task over HTTP on SQLite, p50
@@ -28,8 +30,8 @@ embedded deployment is one serving process (DESIGN.md: one writer at a time anyw
 setup the DESIGN's reference figure uses ("one worker"); a second process would only split the
 definition cache and the connection pool, since this client sends one request at a time. Threads
 because gunicorn's sync worker closes the connection after every response, while gthread keeps it
-alive, as a browser or an API client would. Its databases, secret key and ``TICKETFLOW_VAR`` live in
-a temporary directory; it is stopped at the end, also when the run fails.
+alive, as a browser or an API client would. Both databases, the secret key and ``TICKETFLOW_VAR`` live
+in a temporary directory; gunicorn is stopped at the end, also when the run fails.
 
 Timings use ``time.perf_counter``; lifecycle figures are medians over rounds, after a warm-up of
 every driver. The exit code is always 0: a benchmark reports, it never fails the build.
@@ -96,7 +98,6 @@ class LoopbackTransport:
     """A real HTTP/1.1 client on one keep-alive connection to the server on 127.0.0.1."""
 
     def __init__(self, port: int) -> None:
-        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def send(self, method: str, path: str, token: str, body: Any | None) -> tuple[int, Any]:
@@ -316,10 +317,10 @@ def bench(folder: Path) -> list[str]:
     from web.app import WebSettings, create_app
 
     raw = RawDriver()
-    runtime, inproc_tokens = prepare_database(f"sqlite:///{folder / 'inprocess.db'}")
     served_url = f"sqlite:///{folder / 'gunicorn.db'}"
     served_runtime, served_tokens = prepare_database(served_url)
     served_runtime.close()  # the server opens its own; this process only prepared the file
+    runtime, inproc_tokens = prepare_database(f"sqlite:///{folder / 'inprocess.db'}")
     inproc = HttpDriver(FlaskClientTransport(create_app(runtime, WebSettings(secret_key=SECRET_KEY))),
                         inproc_tokens)
     try:
