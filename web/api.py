@@ -28,6 +28,13 @@ def runtime() -> Runtime:
     return current_app.extensions["ticketflow"].runtime
 
 
+def record_auditor_read(number: str | None, what: str, **detail: object) -> None:
+    """An auditor's read is itself part of the record (admins' actions land in the history instead)."""
+    actor = current_actor()
+    if actor.role == "auditor":
+        current_app.extensions["ticketflow"].audit.record_access(actor, number, what, detail)
+
+
 # -- request parsing ------------------------------------------------------------------------------
 def json_body() -> Any:
     """The request's JSON document: 415 for another media type, 400 when it does not parse."""
@@ -144,6 +151,7 @@ def get_ticket(number: str) -> Response:
     actor = current_actor()
     ticket = runtime().get_ticket(number, actor)
     trail = runtime().ticket_history(number, actor)
+    record_auditor_read(number, "history")
     response = jsonify(ticket_json(ticket, trail))
     response.headers["ETag"] = f'"{ticket.version}"'
     return response
@@ -152,6 +160,7 @@ def get_ticket(number: str) -> Response:
 @api.get("/tickets/<number>/history")
 def ticket_history(number: str) -> Response:
     events = runtime().ticket_history(number, current_actor())
+    record_auditor_read(number, "history")
     return jsonify({"ticket": number, "events": [event_json(e) for e in events]})
 
 

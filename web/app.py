@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask, Response, render_template
 
+from engine.audit import AuditService
 from engine.config import EngineConfig
 from engine.runtime import Runtime
 from engine.users import Directory
@@ -37,6 +38,7 @@ class Services:
 
     runtime: Runtime
     directory: Directory
+    audit: AuditService
 
 
 def create_app(runtime: Runtime | None = None, settings: WebSettings | None = None) -> Flask:
@@ -48,15 +50,18 @@ def create_app(runtime: Runtime | None = None, settings: WebSettings | None = No
         MAX_CONTENT_LENGTH=settings.max_body, MAX_FORM_MEMORY_SIZE=settings.max_body,
         SECRET_KEY=settings.secret_key or _local_secret(), SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies, JSON_SORT_KEYS=False)
-    app.extensions["ticketflow"] = Services(runtime, Directory(runtime.sessions, runtime.clock))
+    app.extensions["ticketflow"] = Services(runtime, Directory(runtime.sessions, runtime.clock),
+                                            AuditService(runtime))
     app.html_error = _html_error  # type: ignore[attr-defined]
     problems.install(app)
 
     from .api import api
+    from .api_audit import audit_api
     from .meta import meta
     from .pages import pages
 
     app.register_blueprint(api)
+    app.register_blueprint(audit_api)
     app.register_blueprint(meta)
     app.register_blueprint(pages)
 

@@ -204,6 +204,7 @@ def _paths() -> dict[str, Any]:
                      "responses": {**_responses(201, _ref("Definition"), 403, 413, 415, 422),
                                    "200": {"description": "Identical content: already deployed", "content": {
                                        "application/json": {"schema": _ref("Definition")}}}}}},
+        **_audit_paths(),
         "/api/v1/me": {"get": {"summary": "Who the token belongs to", "operationId": "me",
                                "responses": _responses(200, _ref("User"))}},
         "/healthz": {"get": {"summary": "Database reachable", "operationId": "healthz", "security": [],
@@ -211,6 +212,47 @@ def _paths() -> dict[str, Any]:
                                  "schema": _obj({"status": {"type": "string"}, "database": {"type": "string"}})}}},
                                  "503": {"description": "Unhealthy", "content": {
                                      "application/problem+json": {"schema": _ref("Problem")}}}}}},
+    }
+
+
+def _audit_paths() -> dict[str, Any]:
+    """Auditor endpoints (auditor, admin). Their reports are described by their required keys."""
+    def report(*keys: str) -> dict[str, Any]:
+        return {"type": "object", "required": list(keys)}
+
+    seq = {"type": "integer", "minimum": 1, "maximum": 1_000_000_000}
+    when = {"type": "string", "format": "date-time"}
+    return {
+        "/api/v1/tickets/{number}/audit": {"get": {
+            "summary": "Check the ticket's hash chain and anchors; names the first failing event",
+            "operationId": "audit_ticket", "parameters": [_path("number")],
+            "responses": _responses(200, report("number", "ok", "events", "head_seq", "finding"), 403, 404)}},
+        "/api/v1/tickets/{number}/replay": {"get": {
+            "summary": "Re-execute the pinned definition on the recorded inputs: consistent or the first "
+                       "divergence", "operationId": "replay_ticket",
+            "parameters": [_path("number"), _query("until", seq, "stop after this event")],
+            "responses": _responses(200, report("number", "outcome", "consistent", "steps", "divergence"),
+                                    403, 404, 422)}},
+        "/api/v1/tickets/{number}/as-of": {"get": {
+            "summary": "The ticket's state (status, data, ready tasks, diagram elements) at event seq",
+            "operationId": "ticket_as_of",
+            "parameters": [_path("number"), {"name": "seq", "in": "query", "required": True, "schema": seq}],
+            "responses": _responses(200, report("number", "seq", "status", "data", "ready_tasks",
+                                                "current_elements"), 403, 404, 422)}},
+        "/api/v1/audit/verify": {"get": {
+            "summary": "Check every ticket's chain and every anchor", "operationId": "audit_verify_all",
+            "responses": _responses(200, report("ok", "tickets", "events", "failed", "failures"), 403)}},
+        "/api/v1/audit/anchors": {"post": {
+            "summary": "Anchor the head of every ticket changed since the last anchor", "operationId": "anchor",
+            "responses": _responses(201, report("seq", "tickets", "hash", "prev_hash"), 403)}},
+        "/api/v1/audit/export": {"get": {
+            "summary": "Stream the events with from <= at < to as JSON Lines or CSV", "operationId": "audit_export",
+            "parameters": [{"name": "from", "in": "query", "required": True, "schema": when},
+                           {"name": "to", "in": "query", "required": True, "schema": when},
+                           _query("format", {"type": "string", "enum": ["jsonl", "csv"]}, "default jsonl")],
+            "responses": {**_responses(200, None, 403, 422), "200": {"description": "The events, one per line",
+                          "content": {"application/x-ndjson": {"schema": {"type": "string"}},
+                                      "text/csv": {"schema": {"type": "string"}}}}}}},
     }
 
 
