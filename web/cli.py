@@ -144,11 +144,11 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _worker(args: argparse.Namespace, config: EngineConfig) -> int:
+    from .serve import worker_round
+
     runtime = make_runtime(config)
     while True:
-        advanced = runtime.fire_due_timers()
-        if advanced:
-            print(f"advanced {len(advanced)} ticket(s): {', '.join(advanced)}", flush=True)
+        worker_round(runtime, lambda line: print(line, flush=True))
         if args.once:
             return 0
         time.sleep(args.interval)

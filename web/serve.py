@@ -11,12 +11,15 @@ from collections.abc import Callable
 
 from werkzeug.serving import make_server
 
+from engine.access import Actor
+from engine.audit import AuditService
 from engine.runtime import Runtime
 from engine.users import Directory
 
 from .app import WebSettings, create_app
 
 log = logging.getLogger(__name__)
+WORKER = Actor("worker", "auditor")  # anchoring is an audit act; the worker changes no ticket
 DEMO_USERS = [("carla", "customer", "carla@example.com"), ("lena", "l1", None), ("otto", "l2", None),
               ("petra", "process_owner", None), ("aude", "auditor", None), ("root", "admin", None)]
 
@@ -33,15 +36,23 @@ class TimerWorker(threading.Thread):
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
-                advanced = self.runtime.fire_due_timers()
-                if advanced:
-                    log.info("advanced %d ticket(s): %s", len(advanced), ", ".join(advanced))
+                worker_round(self.runtime, log.info)
             except Exception:  # a bad round must not kill the worker; the next round retries
-                log.exception("timer round failed")
+                log.exception("worker round failed")
             self.stopped.wait(self.interval)
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+def worker_round(runtime: Runtime, report: Callable[[str], None]) -> None:
+    """One round of background work: fire due timers (and retry stalled tickets), anchor once a day."""
+    advanced = runtime.fire_due_timers()
+    if advanced:
+        report(f"advanced {len(advanced)} ticket(s): {', '.join(advanced)}")
+    anchor = AuditService(runtime).anchor_if_due(WORKER)
+    if anchor is not None:
+        report(f"anchored {anchor.tickets} ticket head(s) as anchor {anchor.seq}: {anchor.hash}")
 
 
 def ensure_demo_users(directory: Directory) -> list[tuple[str, str, str]]:
