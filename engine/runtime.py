@@ -112,8 +112,8 @@ class Runtime:
         if bind is not None:
             bind.dispose()
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+    def uow(self, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.sessions, read_only)
 
     # -- definitions --------------------------------------------------------------------------
     def deploy(self, bpmn: bytes, forms: Mapping[str, bytes], actor: Actor) -> tuple[ProcessDefinition, bool]:
@@ -165,7 +165,7 @@ class Runtime:
 
     def list_definitions(self) -> list[ProcessDefinition]:
         """Every deployed version, newest first (rows are immutable; returned detached)."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             rows = list(uow.session.scalars(select(ProcessDefinition).order_by(
                 ProcessDefinition.key, ProcessDefinition.version.desc())))
             for row in rows:
@@ -174,7 +174,7 @@ class Runtime:
 
     def ping(self) -> None:
         """Raise unless the database answers."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             uow.session.execute(select(1))
 
     def _latest_definition_id(self, session: Session) -> int:
@@ -250,7 +250,7 @@ class Runtime:
         return session
 
     def get_ticket(self, number: str, actor: Actor | None = None) -> TicketView:
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             ticket = self._ticket(uow.session, number, actor)
             return self._view(uow.session, ticket)
 
@@ -276,7 +276,7 @@ class Runtime:
         query = (select(Ticket, ProcessDefinition.version)
                  .join(ProcessDefinition, ProcessDefinition.id == Ticket.definition_id).where(*conditions)
                  .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit).offset(offset))
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             total = uow.session.scalar(select(func.count()).select_from(Ticket).where(*conditions)) or 0
             return [TicketView.of(t, version, []) for t, version in uow.session.execute(query)], total
 
@@ -301,13 +301,13 @@ class Runtime:
         return TicketView.of(ticket, definition_version, ready)
 
     def ticket_history(self, number: str, actor: Actor | None = None) -> list[EventView]:
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             ticket = self._ticket(uow.session, number, actor)
             return [EventView.of(e) for e in history.events(uow.session, ticket.id)]
 
     def ticket_data(self, number: str) -> dict[str, Any]:
         """The process data of a ticket as its next step sees it."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             ticket = self._ticket(uow.session, number)
             _, definition = self.definition_of(uow.session, ticket.definition_id)
             return Execution(uow.session, ticket, definition, self.registry, self.lane_roles,
@@ -329,7 +329,7 @@ class Runtime:
         if customer is not None:
             query = query.where(Ticket.customer == customer)
         query = query.order_by(HumanTask.created_at, HumanTask.id).limit(limit).offset(offset)
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             return [TaskView.of(row, number) for row, number in uow.session.execute(query)]
 
     def tasks_for(self, actor: Actor, lane: str | None = None, mine: bool = False, unassigned: bool = False,
@@ -348,7 +348,7 @@ class Runtime:
 
     def task_detail(self, task_id: str, actor: Actor) -> TaskDetail:
         """The task, its ticket, its form and what the step needs to know; readers see, workers work."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             session = uow.session
             row = session.get(HumanTask, task_id)
             ticket = session.get(Ticket, row.ticket_id) if row is not None else None

@@ -108,17 +108,17 @@ class Directory:
 
     def authenticate_hash(self, token_hash: str) -> UserView | None:
         """The live user whose token hashes to ``token_hash`` (what a page session keeps), or None."""
-        with UnitOfWork(self.sessions) as uow:
+        with UnitOfWork(self.sessions, read_only=True) as uow:
             user = uow.session.scalar(
                 select(User).join(ApiToken, ApiToken.user_id == User.id).where(
                     ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), User.disabled.is_(False)))
             return UserView.of(user) if user is not None else None
 
     def get(self, name: str) -> UserView | None:
-        with UnitOfWork(self.sessions) as uow:
+        with UnitOfWork(self.sessions, read_only=True) as uow:
             user = uow.session.scalar(select(User).where(User.name == name))
             return UserView.of(user) if user is not None else None
 
     def list_users(self) -> list[UserView]:
-        with UnitOfWork(self.sessions) as uow:
+        with UnitOfWork(self.sessions, read_only=True) as uow:
             return [UserView.of(u) for u in uow.session.scalars(select(User).order_by(User.name))]

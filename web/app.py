@@ -49,7 +49,8 @@ def create_app(runtime: Runtime | None = None, settings: WebSettings | None = No
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body, MAX_FORM_MEMORY_SIZE=settings.max_body,
         SECRET_KEY=settings.secret_key or _local_secret(), SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies, JSON_SORT_KEYS=False)
+        SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep documents in their written order
     app.extensions["ticketflow"] = Services(runtime, Directory(runtime.sessions, runtime.clock),
                                             AuditService(runtime))
     app.html_error = _html_error  # type: ignore[attr-defined]

@@ -5,14 +5,20 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+READ_ONLY = "ticketflow_read_only"
+
 
 class UnitOfWork:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], read_only: bool = False) -> None:
         self._sessions = sessions
+        self._read_only = read_only
         self.session: Session
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._sessions()
+        if self._read_only:
+            # On SQLite a reader need not queue for the write lock (see db.make_engine).
+            self.session.connection(execution_options={READ_ONLY: True})
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
