@@ -16,11 +16,12 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from werkzeug.wrappers import Response
 
 from engine.access import Actor
-from engine.errors import Forbidden, InvalidInput
+from engine.errors import FieldError, Forbidden, InvalidInput
 from engine.runtime import Runtime, TaskDetail, TicketIntake
 from engine.users import UserView
 
 from .auth import check_csrf, csrf_token, load_page_user, sign_in, sign_out
+from .diagram import pinned_diagram, render_svg
 from .formfields import Field, coerce, errors_by_field, fields_of, shown_values, submitted_values
 
 pages = Blueprint("pages", __name__)
@@ -28,6 +29,7 @@ pages.before_request(load_page_user)
 
 F = TypeVar("F", bound=Callable[..., Any])
 INBOX_PAGE = 50
+AUDITORS = ("auditor", "admin")
 # Context keys whose plain name reads badly; the rest are shown with underscores as spaces.
 LABELS = {"kb_matches": "Knowledge-base matches", "kb_article": "Knowledge-base article",
           "kb_article_used": "Knowledge-base article used", "slug": "Article", "registration": "Registration",
@@ -232,6 +234,37 @@ def ticket_page(number: str) -> str:
     trail = runtime().ticket_history(number, actor)
     readable = {t.id for t in ticket.ready_tasks if may_work(actor, t.lane) or actor.role == "auditor"}
     return render_template("ticket.html", ticket=ticket, trail=trail, readable=readable)
+
+
+@pages.get("/tickets/<number>/as-of")
+@signed_in
+def ticket_as_of(number: str) -> str:
+    """The history stepper: event ``seq``, the ticket as it stood after it, and where on the diagram."""
+    actor = me().actor
+    if actor.role not in AUDITORS:
+        raise Forbidden("only auditors and admins step through a ticket's history")
+    seq = seq_arg()
+    audit = current_app.extensions["ticketflow"].audit
+    view = audit.as_of(number, seq)  # NotFound, or InvalidInput (422) for a seq past the last event
+    pinned = pinned_diagram(runtime(), number)
+    trail = runtime().ticket_history(number, actor)
+    if actor.role == "auditor":
+        audit.record_access(actor, number, "as_of", {"seq": seq})
+    diagram = pinned.diagram
+    title = f"Procedure version {pinned.version} after event {seq}"
+    return render_template("as_of.html", view=view, pinned=pinned, trail=trail, last=trail[-1].seq,
+                           svg=render_svg(diagram, view.current_elements, view.visited_elements, title),
+                           current=[diagram.name_of(e) for e in view.current_elements],
+                           visited=[diagram.name_of(e) for e in view.visited_elements])
+
+
+def seq_arg() -> int:
+    """The ``seq`` query parameter (1 when absent): a positive integer, else 422."""
+    raw = request.args.get("seq", "1")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+        raise InvalidInput("seq must be the number of an event of this ticket (1, 2, ...)",
+                           [FieldError("/seq", "must be an integer of 1 or more")])
+    return int(raw)
 
 
 @pages.get("/my")
