@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from functools import lru_cache
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
@@ -23,31 +20,35 @@ from . import workflow_state
 from .clock import engine_time
 from .definitions import Definition
 from .errors import Conflict, StepFailed, TicketflowError
-from .history import Where, canonical, record
+from .history import Journal, Where, canonical
 from .sandbox import TicketScriptEngine, compile_expression
 from .services import ServiceContext, ServiceRegistry
-from .store.models import HumanTask, Ticket
+from .store.tickets import TicketRecord, TicketStore, WorkItem
 
 
 class Execution:
-    """The workflow of one ticket, bound to the session of the current use case."""
+    """The workflow of one ticket within one use case: step it, record what happened, save it.
 
-    def __init__(self, session: Session, ticket: Ticket, definition: Definition, registry: ServiceRegistry,
-                 lane_roles: Mapping[str, str], now: datetime, workflow: BpmnWorkflow | None = None) -> None:
-        self.session = session
+    ``store`` is the transaction's rows and ``journal`` the ticket's pending history events; the
+    replay runs the same code without a store (it overrides what would write).
+    """
+
+    def __init__(self, ticket: TicketRecord, definition: Definition, registry: ServiceRegistry,
+                 lane_roles: Mapping[str, str], now: datetime, workflow: BpmnWorkflow,
+                 store: TicketStore | None = None, journal: Journal | None = None) -> None:
         self.ticket = ticket
-        self.number = ticket.number  # read now: after a failed flush the row cannot be reloaded
         self.definition = definition
         self.registry = registry
         self.lane_roles = lane_roles
         self.now = now
-        self.workflow = workflow or workflow_state.restore(ticket.workflow, definition)
+        self.workflow = workflow
         self.workflow.script_engine = TicketScriptEngine(self._dispatch)  # not serialized: attach every load
-
-    @classmethod
-    def start(cls, session: Session, ticket: Ticket, definition: Definition, registry: ServiceRegistry,
-              lane_roles: Mapping[str, str], now: datetime, data: dict[str, Any]) -> Execution:
-        return cls(session, ticket, definition, registry, lane_roles, now, new_workflow(definition, data))
+        self.store = store
+        self.journal = journal if journal is not None else Journal(ticket)
+        # The worklist rows that are ready now are exactly the workflow's ready user tasks: every
+        # step that changes one also syncs the other, in the same transaction.
+        self._listed = {str(t.id) for t in self.ready_user_tasks()}
+        self._completed: set[str] = set()
 
     # -- what the engine is waiting for -------------------------------------------------------
     def ready_user_tasks(self) -> list[Task]:
@@ -79,6 +80,7 @@ class Execution:
         task.data.update(copy.deepcopy(data))
         with engine_time(self.now):
             self._guard(task.run)
+        self._completed.add(str(task.id))
         self._record("task_completed", actor, {"form": data}, self.where(task))
 
     def run_engine_steps(self) -> None:
@@ -123,16 +125,18 @@ class Execution:
         return result
 
     # -- what a replay replaces: recording, service results, the worklist -----------------------
+    def record(self, kind: str, actor: str, data: dict[str, Any], where: Where = Where()) -> None:
+        """Record an event of the use case around the engine (an override, a retry, a failure)."""
+        self.journal.record(kind, actor, self.now, data, where)
+
     def _record(self, kind: str, actor: str, data: dict[str, Any], where: Where = Where()) -> None:
-        record(self.session, self.ticket, kind, actor, self.now, data, where)
+        """Record an event the engine generates (the replay compares these instead)."""
+        self.record(kind, actor, data, where)
 
     def _service_result(self, operator: str, where: Where, params: Mapping[str, Any]) -> Any:
         handler = self.registry.get(operator)
-        try:
-            return handler(ServiceContext(self.session, self.ticket, self.now, where), **params)
-        except (StaleDataError, IntegrityError):
-            # A handler's query autoflushed our rows and found the ticket (or its history) changed.
-            raise stale_ticket(self.number) from None
+        assert self.store is not None
+        return handler(ServiceContext(self.store, self.ticket, self.now, where, self.journal), **params)
 
     def _on_completed(self, task: Task) -> None:
         spec = task.task_spec
@@ -159,35 +163,45 @@ class Execution:
                      self.where(task))
 
     # -- saving -------------------------------------------------------------------------------
-    def save(self) -> None:
-        """Project the workflow onto the ticket and worklist rows, compact, and serialize."""
+    def save(self) -> list[WorkItem]:
+        """Settle at the wait state and write it; return the ready worklist rows."""
         self.settle()
-        self.ticket.workflow = workflow_state.dump(self.workflow)
+        return self.persist()
 
-    def settle(self) -> None:
+    def settle(self) -> list[Task]:
         """At a wait state: sync the worklist, project onto the ticket, compact the task tree."""
         ready = self.ready_user_tasks()
         self._sync_worklist(ready)
         self._project(ready)
         if self.definition.compactable:
             workflow_state.compact(self.workflow)
+        return ready
+
+    def persist(self) -> list[WorkItem]:
+        """Serialize the workflow and write the ticket and its new events (version-checked)."""
+        assert self.store is not None
+        self.ticket.workflow = workflow_state.dump(self.workflow)
+        self.store.save(self.ticket, self.journal.take())
+        if self._carried_over:
+            return self.store.ready_tasks(self.ticket.id)
+        return self._added
 
     def _sync_worklist(self, ready: list[Task]) -> None:
-        rows = {row.id: row for row in self.session.scalars(
-            select(HumanTask).where(HumanTask.ticket_id == self.ticket.id, HumanTask.state == "ready"))}
+        assert self.store is not None
         ready_ids = {str(t.id): t for t in ready}
-        for row_id, row in rows.items():
-            if row_id not in ready_ids and row.state == "ready":  # (completed in this step, not flushed yet)
-                row.state = "cancelled"
-        for task_id, task in ready_ids.items():
-            if task_id in rows:
-                continue
-            where = self.where(task)
-            element = self.definition.elements[task.task_spec.bpmn_id]
-            self.session.add(HumanTask(
-                id=task_id, ticket_id=self.ticket.id, element_id=element.id, name=element.name,
-                lane=where.lane or "", form=element.form, state="ready", created_at=self.now))
-            self._record_ready(task)
+        self.store.cancel_tasks([i for i in self._listed if i not in ready_ids and i not in self._completed])
+        self._carried_over = [i for i in ready_ids if i in self._listed]
+        self._added = [self._work_item(t) for i, t in ready_ids.items() if i not in self._listed]
+        self.store.add_tasks(self._added)
+        for item in self._added:
+            self._record_ready(ready_ids[item.id])
+        self._listed, self._completed = set(ready_ids), set()
+
+    def _work_item(self, task: Task) -> WorkItem:
+        element = self.definition.elements[task.task_spec.bpmn_id]
+        return WorkItem(id=str(task.id), ticket_id=self.ticket.id, element_id=element.id, name=element.name,
+                        lane=element.lane or "", form=element.form, state="ready", assignee=None,
+                        created_at=self.now)
 
     def _record_ready(self, task: Task) -> None:
         self._record("task_ready", "system", {"data_digest": data_digest(task.data)}, self.where(task))
@@ -234,8 +248,18 @@ def data_digest(data: Mapping[str, Any]) -> dict[str, str]:
     names) a variable whose value differs from what the live run had, e.g. an altered service
     result, without storing the whole process data again at every step.
     """
-    return {key: hashlib.sha256(canonical(value)).hexdigest()[:16] for key, value in sorted(data.items())}
+    return {key: _scalar_digest(value) if isinstance(value, _SCALARS) else _digest(value)
+            for key, value in sorted(data.items())}
 
 
-def stale_ticket(number: str | None) -> Conflict:
-    return Conflict(f"ticket {number} was changed by someone else at the same time: reload and try again")
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()[:16]
+
+
+# Most process variables are strings that stay the same from step to step (subject, description,
+# answers); their digests are remembered. ``typed`` keeps True, 1 and 1.0 apart, as JSON does.
+_scalar_digest = lru_cache(maxsize=4096, typed=True)(_digest)
+

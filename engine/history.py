@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from json.encoder import encode_basestring as _encode_string
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,13 +22,19 @@ def canonical(fields: dict[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
+_HASHED = ("ticket_id", "seq", "at", "actor", "kind", "element_id", "element_name", "lane", "task_id", "data",
+           "prev_hash")
+
+
+def chain_hash(fields: Mapping[str, Any]) -> str:
+    """The hash of one event: its columns (``at`` as ISO 8601) and its predecessor's hash."""
+    covered = {name: fields[name] for name in _HASHED}
+    covered["at"] = covered["at"].isoformat()
+    return hashlib.sha256(canonical(covered)).hexdigest()
+
+
 def event_hash(event: HistoryEvent) -> str:
-    fields = {
-        "ticket_id": event.ticket_id, "seq": event.seq, "at": event.at.isoformat(), "actor": event.actor,
-        "kind": event.kind, "element_id": event.element_id, "element_name": event.element_name,
-        "lane": event.lane, "task_id": event.task_id, "data": event.data, "prev_hash": event.prev_hash,
-    }
-    return hashlib.sha256(canonical(fields)).hexdigest()
+    return chain_hash({name: getattr(event, name) for name in _HASHED})
 
 
 @dataclass(frozen=True)
@@ -39,19 +47,77 @@ class Where:
     task_id: str | None = None
 
 
-def record(session: Session, ticket: Ticket, kind: str, actor: str, at: datetime,
-           data: dict[str, Any] | None = None, where: Where = Where()) -> HistoryEvent:
-    """Append one event to the ticket's chain; the ticket row's version lock serialises appends."""
-    event = HistoryEvent(
-        ticket_id=ticket.id, seq=ticket.history_seq + 1, at=at, actor=actor, kind=kind,
-        element_id=where.element_id, element_name=where.element_name, lane=where.lane,
-        task_id=where.task_id, data=json.loads(canonical(data or {})), prev_hash=ticket.history_head or GENESIS,
-    )
-    event.hash = event_hash(event)
-    ticket.history_seq = event.seq
-    ticket.history_head = event.hash
-    session.add(event)
-    return event
+class Chained(Protocol):
+    """What a journal needs of a ticket: its id and the head of its chain."""
+
+    id: int
+    history_seq: int
+    history_head: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event recorded in this transaction, not yet inserted; ``data_json`` is its canonical data."""
+
+    ticket_id: int
+    seq: int
+    at: datetime
+    actor: str
+    kind: str
+    element_id: str | None
+    element_name: str | None
+    lane: str | None
+    task_id: str | None
+    data_json: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.data_json)  # type: ignore[no-any-return]
+
+
+def _scalar(value: str | int | None) -> str:
+    """A string, int or None as ``json.dumps(value, ensure_ascii=False)`` writes it."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _encode_string(value)
+    return str(int(value))
+
+
+class Journal:
+    """The events one transaction appends to a ticket's chain, hashed as they come and inserted at save.
+
+    Appends are serialised by the ticket row's version check: two transactions that start from the
+    same head cannot both commit.
+    """
+
+    def __init__(self, ticket: Chained) -> None:
+        self.ticket = ticket
+        self.pending: list[NewEvent] = []
+
+    def record(self, kind: str, actor: str, at: datetime, data: dict[str, Any] | None = None,
+               where: Where = Where()) -> NewEvent:
+        ticket = self.ticket
+        seq, prev_hash = ticket.history_seq + 1, ticket.history_head or GENESIS
+        data_json = canonical(data or {}).decode()
+        # The same bytes as chain_hash() of these fields (sorted keys, compact, UTF-8), assembled
+        # without encoding the data twice; tests/unit/test_history.py holds the two together.
+        covered = (f'{{"actor":{_scalar(actor)},"at":{_scalar(at.isoformat())},"data":{data_json},'
+                   f'"element_id":{_scalar(where.element_id)},"element_name":{_scalar(where.element_name)},'
+                   f'"kind":{_scalar(kind)},"lane":{_scalar(where.lane)},"prev_hash":{_scalar(prev_hash)},'
+                   f'"seq":{seq},"task_id":{_scalar(where.task_id)},"ticket_id":{_scalar(ticket.id)}}}')
+        event = NewEvent(ticket.id, seq, at, actor, kind, where.element_id, where.element_name, where.lane,
+                         where.task_id, data_json, prev_hash, hashlib.sha256(covered.encode()).hexdigest())
+        ticket.history_seq, ticket.history_head = seq, event.hash
+        self.pending.append(event)
+        return event
+
+    def take(self) -> list[NewEvent]:
+        """The events recorded since the last take, in order (the caller inserts them)."""
+        taken, self.pending = self.pending, []
+        return taken
 
 
 def events(session: Session, ticket_id: int, until_seq: int | None = None) -> list[HistoryEvent]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from SpiffWorkflow.task import Task
@@ -35,7 +35,7 @@ from .errors import TicketflowError
 from .execution import Execution, new_workflow
 from .history import Where, canonical
 from .services import ServiceRegistry
-from .store.models import Ticket
+from .store.tickets import TicketRecord
 from .views import EventView
 
 GENERATED = frozenset({"process_started", "service_called", "gateway_taken", "end_reached", "task_ready",
@@ -152,11 +152,10 @@ class _Cursor:
 class ReplayExecution(Execution):
     """An ``Execution`` that writes nothing: it hands its events and service calls to the replayer."""
 
-    def __init__(self, replayer: Replayer, ticket: Ticket, definition: Definition, lane_roles: Mapping[str, str],
-                 now: datetime, data: dict[str, Any]) -> None:
-        # No session, and an empty registry: a handler can never be reached from here.
-        super().__init__(None, ticket, definition, ServiceRegistry(), lane_roles, now,  # type: ignore[arg-type]
-                         new_workflow(definition, data))
+    def __init__(self, replayer: Replayer, ticket: TicketRecord, definition: Definition,
+                 lane_roles: Mapping[str, str], now: datetime, data: dict[str, Any]) -> None:
+        # No store, and an empty registry: a handler can never be reached from here.
+        super().__init__(ticket, definition, ServiceRegistry(), lane_roles, now, new_workflow(definition, data))
         self.replayer = replayer
         self.listed: set[str] = set()
 
@@ -193,8 +192,7 @@ class Replayer:
         self.replayed_id: dict[str, str] = {}  # recorded task id -> replayed task id
         self.visited: dict[str, None] = {}
         self.execution: ReplayExecution | None = None
-        self.ticket = Ticket(number=number, status="new", current_lanes="", current_steps="", history_seq=0,
-                             history_head="")
+        self.ticket = TicketRecord.unsaved(number, datetime.fromtimestamp(0, timezone.utc))
 
     # -- running ------------------------------------------------------------------------------
     def run(self) -> ReplayOutcome:

@@ -6,23 +6,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 
 from . import history
 from .access import Actor, check_may_work
 from .clock import Clock, system_clock
 from .definitions import Definition, DefinitionLoader, referenced_forms
 from .errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, SandboxViolation, StepFailed
-from .execution import Execution, stale_ticket
+from .execution import Execution, new_workflow
 from .forms import validate_form
-from .history import Where
+from .history import Journal, Where
 from .services import ServiceRegistry
-from .store.models import HumanTask, ProcessDefinition, Ticket, Unit
+from .store.models import ProcessDefinition
+from .store.tickets import TASK, TICKET, TicketRecord, TicketStore, WorkItem
 from .store.uow import UnitOfWork
 from .views import EventView, TaskView, TicketView
+from .workflow_cache import WorkflowCache
 
 CHANNELS = ("portal", "email", "phone", "chat", "api")
 PROCESS_KEY = "support_ticket"
@@ -94,16 +95,21 @@ CUSTOMER_CONTEXT = ("ticket_number", "subject", "description", "customer_message
 READ_ROLES = ("l1", "l2", "process_owner", "auditor", "admin")
 
 
+_LIST_COLUMNS = [c for c in TICKET.c if c.name != "workflow"]  # a list page never needs the state
+
+
 class Runtime:
     """The engine facade: persistence, definitions and handlers are handed in by a composition root."""
 
     def __init__(self, sessions: sessionmaker[Session], loader: DefinitionLoader, registry: ServiceRegistry,
-                 lane_roles: Mapping[str, str], clock: Clock = system_clock) -> None:
+                 lane_roles: Mapping[str, str], clock: Clock = system_clock,
+                 workflows: WorkflowCache | None = None) -> None:
         self.sessions = sessions
         self.loader = loader
         self.registry = registry
         self.lane_roles = dict(lane_roles)
         self.clock = clock
+        self.workflows = workflows if workflows is not None else WorkflowCache()
         self._definitions: dict[int, tuple[DefinitionInfo, Definition]] = {}
 
     def close(self) -> None:
@@ -141,7 +147,7 @@ class Runtime:
         version, so a process owner can upload only the diagram they edited in a modeler."""
         named = referenced_forms(bpmn)
         bundle = {name: forms[name] for name in named if name in forms}  # the hash covers only these
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             latest = uow.session.scalar(select(ProcessDefinition).order_by(
                 ProcessDefinition.id.desc()).limit(1))
             known = dict(latest.forms) if latest is not None else {}
@@ -150,12 +156,13 @@ class Runtime:
                 bundle[name] = known[name].encode()
         return self.deploy(bpmn, bundle, actor)
 
-    def definition_of(self, session: Session, definition_id: int) -> tuple[DefinitionInfo, Definition]:
+    def definition_of(self, connection: Connection | Session, definition_id: int) -> tuple[DefinitionInfo, Definition]:
         """The pinned definition; rows are immutable, so the parsed form is cached by id."""
         cached = self._definitions.get(definition_id)
         if cached is not None:
             return cached
-        row = session.get(ProcessDefinition, definition_id)
+        table = ProcessDefinition.__table__
+        row = connection.execute(select(table).where(table.c.id == definition_id)).first()
         if row is None:
             raise NotFound(f"process definition {definition_id} does not exist")
         parsed = self.loader.load(row.bpmn, {k: v.encode() for k, v in row.forms.items()})
@@ -175,14 +182,7 @@ class Runtime:
     def ping(self) -> None:
         """Raise unless the database answers."""
         with self.uow(read_only=True) as uow:
-            uow.session.execute(select(1))
-
-    def _latest_definition_id(self, session: Session) -> int:
-        row = session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == PROCESS_KEY)
-                             .order_by(ProcessDefinition.version.desc()).limit(1))
-        if row is None:
-            raise NotFound("no process definition is deployed: run `ticketflow deploy bpmn/support_ticket.bpmn`")
-        return row
+            uow.connection.execute(select(1))
 
     # -- tickets ------------------------------------------------------------------------------
     def open_ticket(self, intake: TicketIntake, actor: Actor) -> TicketView:
@@ -204,55 +204,54 @@ class Runtime:
               failure: Exception | None = None) -> TicketView:
         now = self.clock()
         with self.uow() as uow:
-            session = uow.session
-            if session.get(Unit, intake.unit) is None:
+            store = TicketStore(uow.connection)
+            if store.unit(intake.unit) is None:
                 raise InvalidInput("the ticket cannot be opened", [FieldError("/unit", f"unknown unit '{intake.unit}'")])
-            definition_info, definition = self.definition_of(session, self._latest_definition_id(session))
-            ticket = Ticket(
-                status="new", channel=intake.channel, customer=intake.customer, contact=intake.contact,
-                registered_by=actor.name, subject=intake.subject.strip(), description=intake.description.strip(),
-                unit_code=intake.unit, opened_at=now, definition_id=definition_info.id, workflow="",
-                current_lanes="", current_steps="", history_seq=0, history_head="")
-            session.add(ticket)
-            session.flush()
+            definition_id = store.latest_definition_id(PROCESS_KEY)
+            if definition_id is None:
+                raise NotFound("no process definition is deployed: run `ticketflow deploy bpmn/support_ticket.bpmn`")
+            info, definition = self.definition_of(uow.connection, definition_id)
+            ticket = store.insert_ticket({
+                "number": None, "status": "new", "current_lanes": "", "current_steps": "", "channel": intake.channel,
+                "customer": intake.customer, "contact": intake.contact, "registered_by": actor.name,
+                "subject": intake.subject.strip(), "description": intake.description.strip(), "type": None,
+                "impact": None, "urgency": None, "priority": None, "unit_code": intake.unit, "opened_at": now,
+                "first_response_due": None, "first_response_at": None, "resolved_at": None, "closed_at": None,
+                "definition_id": info.id, "workflow": "", "next_timer_at": None, "stalled_reason": None,
+                "history_seq": 0, "history_head": ""})
             ticket.number = f"T-{ticket.id:06d}"
-            history.record(session, ticket, "ticket_opened", actor.name, now, {
+            journal = Journal(ticket)
+            journal.record("ticket_opened", actor.name, now, {
                 "channel": intake.channel, "customer": intake.customer, "contact": intake.contact,
                 "registered_by": actor.name, "subject": ticket.subject, "description": ticket.description,
-                "unit": intake.unit, "definition": {"key": definition_info.key, "version": definition_info.version,
-                                                    "sha256": definition_info.sha256}})
+                "unit": intake.unit, "definition": {"key": info.key, "version": info.version, "sha256": info.sha256}})
             data = {"ticket_number": ticket.number, "subject": ticket.subject, "description": ticket.description,
                     "channel": intake.channel, "customer": intake.customer, "unit": intake.unit}
-            execution = Execution.start(session, ticket, definition, self.registry, self.lane_roles, now, data)
+            execution = Execution(ticket, definition, self.registry, self.lane_roles, now,
+                                  new_workflow(definition, data), store, journal)
             if run_steps:
                 execution.run_engine_steps()
-            execution.save()
+            execution.settle()
             if not run_steps:
-                self._stall(ticket, failure, now)
-            view = self._view(session, ticket, definition_info.version)
+                self._stall(ticket, journal, failure, now)
+            ready = execution.persist()
             uow.commit()
-            return view
-
-    def _stall(self, ticket: Ticket, failure: Exception | None, now: datetime) -> None:
-        ticket.status = "stalled"
-        ticket.stalled_reason = str(failure)
-        where = Where(getattr(failure, "element", None))
-        history.record(self._session_of(ticket), ticket, "step_failed", "system", now,
-                       {"error": str(failure)}, where)
-        ticket.next_timer_at = now + timedelta(minutes=5)  # the worker retries stalled tickets
+        self.workflows.put(ticket.id, ticket.version, execution.workflow)
+        return TicketView.of(ticket, info.version, ready)
 
     @staticmethod
-    def _session_of(ticket: Ticket) -> Session:
-        from sqlalchemy.orm import object_session
-
-        session = object_session(ticket)
-        assert session is not None
-        return session
+    def _stall(ticket: TicketRecord, journal: Journal, failure: Exception | None, now: datetime) -> None:
+        ticket.status = "stalled"
+        ticket.stalled_reason = str(failure)
+        journal.record("step_failed", "system", now, {"error": str(failure)}, Where(getattr(failure, "element", None)))
+        ticket.next_timer_at = now + timedelta(minutes=5)  # the worker retries stalled tickets
 
     def get_ticket(self, number: str, actor: Actor | None = None) -> TicketView:
         with self.uow(read_only=True) as uow:
-            ticket = self._ticket(uow.session, number, actor)
-            return self._view(uow.session, ticket)
+            store = TicketStore(uow.connection)
+            ticket = self._readable(store.ticket_by_number(number), number, actor)
+            info, _ = self.definition_of(uow.connection, ticket.definition_id)
+            return TicketView.of(ticket, info.version, store.ready_tasks(ticket.id))
 
     def list_tickets(self, actor: Actor, filters: TicketFilter = TicketFilter(), limit: int = 50,
                      offset: int = 0) -> tuple[list[TicketView], int]:
@@ -263,74 +262,70 @@ class Runtime:
             raise Forbidden(f"role '{actor.role}' does not read tickets")
         conditions = []
         if filters.status is not None:
-            conditions.append(Ticket.status == filters.status)
+            conditions.append(TICKET.c.status == filters.status)
         if filters.priority is not None:
-            conditions.append(Ticket.priority == filters.priority)
+            conditions.append(TICKET.c.priority == filters.priority)
         if filters.unit is not None:
-            conditions.append(Ticket.unit_code == filters.unit)
+            conditions.append(TICKET.c.unit_code == filters.unit)
         if filters.customer is not None:
-            conditions.append(Ticket.customer == filters.customer)
+            conditions.append(TICKET.c.customer == filters.customer)
         if filters.lane is not None:
-            conditions.append(Ticket.id.in_(select(HumanTask.ticket_id).where(
-                HumanTask.state == "ready", HumanTask.lane == filters.lane)))
-        query = (select(Ticket, ProcessDefinition.version)
-                 .join(ProcessDefinition, ProcessDefinition.id == Ticket.definition_id).where(*conditions)
-                 .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit).offset(offset))
+            conditions.append(TICKET.c.id.in_(select(TASK.c.ticket_id).where(
+                TASK.c.state == "ready", TASK.c.lane == filters.lane)))
+        query = (select(*_LIST_COLUMNS, ProcessDefinition.version.label("definition_version"))
+                 .join_from(TICKET, ProcessDefinition.__table__, ProcessDefinition.id == TICKET.c.definition_id)
+                 .where(*conditions).order_by(TICKET.c.opened_at.desc(), TICKET.c.id.desc()).limit(limit).offset(offset))
         with self.uow(read_only=True) as uow:
-            total = uow.session.scalar(select(func.count()).select_from(Ticket).where(*conditions)) or 0
-            return [TicketView.of(t, version, []) for t, version in uow.session.execute(query)], total
+            total = uow.connection.execute(select(func.count()).select_from(TICKET).where(*conditions)).scalar() or 0
+            return [TicketView.of(row, row.definition_version, []) for row in uow.connection.execute(query)], total
 
-    def _ticket(self, session: Session, number: str, reader: Actor | None = None) -> Ticket:
+    def _readable(self, ticket: TicketRecord | None, number: str, reader: Actor | None) -> TicketRecord:
         """The ticket, if ``reader`` (when given) may read it; another customer's ticket does not exist."""
-        ticket = session.scalar(select(Ticket).where(Ticket.number == number))
         if ticket is None or (reader is not None and not self._may_read(reader, ticket)):
             raise NotFound(f"ticket {number} does not exist")
         return ticket
 
     @staticmethod
-    def _may_read(actor: Actor, ticket: Ticket) -> bool:
+    def _may_read(actor: Actor, ticket: TicketRecord) -> bool:
         return actor.role in READ_ROLES or (actor.role == "customer" and ticket.customer == actor.name)
-
-    def _view(self, session: Session, ticket: Ticket, definition_version: int | None = None) -> TicketView:
-        """The ticket as callers see it; built inside the use case's transaction (flushing it)."""
-        if definition_version is None:
-            definition_version = self.definition_of(session, ticket.definition_id)[0].version
-        session.flush()  # one batch for the whole step, so the view carries the version it commits
-        ready = list(session.scalars(select(HumanTask).where(
-            HumanTask.ticket_id == ticket.id, HumanTask.state == "ready").order_by(HumanTask.created_at)))
-        return TicketView.of(ticket, definition_version, ready)
 
     def ticket_history(self, number: str, actor: Actor | None = None) -> list[EventView]:
         with self.uow(read_only=True) as uow:
-            ticket = self._ticket(uow.session, number, actor)
+            ticket = self._readable(TicketStore(uow.connection).ticket_by_number(number), number, actor)
             return [EventView.of(e) for e in history.events(uow.session, ticket.id)]
 
     def ticket_data(self, number: str) -> dict[str, Any]:
         """The process data of a ticket as its next step sees it."""
         with self.uow(read_only=True) as uow:
-            ticket = self._ticket(uow.session, number)
-            _, definition = self.definition_of(uow.session, ticket.definition_id)
-            return Execution(uow.session, ticket, definition, self.registry, self.lane_roles,
-                             self.clock()).current_data()
+            ticket = self._readable(TicketStore(uow.connection).ticket_by_number(number), number, None)
+            return self._peek(uow.connection, ticket, lambda execution: execution.current_data())
+
+    def _peek(self, connection: Connection, ticket: TicketRecord, read: Callable[[Execution], Any]) -> Any:
+        """Read from the ticket's workflow without changing it (the kept copy goes back as it was)."""
+        _, definition = self.definition_of(connection, ticket.definition_id)
+        workflow = self.workflows.take(ticket.id, ticket.version, ticket.workflow, definition)
+        result = read(Execution(ticket, definition, self.registry, self.lane_roles, self.clock(), workflow))
+        self.workflows.put(ticket.id, ticket.version, workflow)
+        return result
 
     # -- worklist -----------------------------------------------------------------------------
     def list_tasks(self, lanes: list[str] | None = None, assignee: str | None = None,
                    unassigned: bool = False, customer: str | None = None, limit: int = 50,
                    offset: int = 0) -> list[TaskView]:
         """Ready user tasks, oldest first; a plain indexed query, no workflow is loaded."""
-        query = select(HumanTask, Ticket.number).join(Ticket, Ticket.id == HumanTask.ticket_id).where(
-            HumanTask.state == "ready")
+        query = (select(TASK, TICKET.c.number).join_from(TASK, TICKET, TICKET.c.id == TASK.c.ticket_id)
+                 .where(TASK.c.state == "ready"))
         if lanes is not None:
-            query = query.where(HumanTask.lane.in_(lanes))
+            query = query.where(TASK.c.lane.in_(bindparam("lanes", lanes, expanding=True)))
         if assignee is not None:
-            query = query.where(HumanTask.assignee == assignee)
+            query = query.where(TASK.c.assignee == assignee)
         if unassigned:
-            query = query.where(HumanTask.assignee.is_(None))
+            query = query.where(TASK.c.assignee.is_(None))
         if customer is not None:
-            query = query.where(Ticket.customer == customer)
-        query = query.order_by(HumanTask.created_at, HumanTask.id).limit(limit).offset(offset)
+            query = query.where(TICKET.c.customer == customer)
+        query = query.order_by(TASK.c.created_at, TASK.c.id).limit(limit).offset(offset)
         with self.uow(read_only=True) as uow:
-            return [TaskView.of(row, number) for row, number in uow.session.execute(query)]
+            return [TaskView.of(WorkItem.of(row._mapping), row.number) for row in uow.connection.execute(query)]
 
     def tasks_for(self, actor: Actor, lane: str | None = None, mine: bool = False, unassigned: bool = False,
                   limit: int = 50, offset: int = 0) -> list[TaskView]:
@@ -349,26 +344,22 @@ class Runtime:
     def task_detail(self, task_id: str, actor: Actor) -> TaskDetail:
         """The task, its ticket, its form and what the step needs to know; readers see, workers work."""
         with self.uow(read_only=True) as uow:
-            session = uow.session
-            row = session.get(HumanTask, task_id)
-            ticket = session.get(Ticket, row.ticket_id) if row is not None else None
-            if row is None or ticket is None or not self._may_read(actor, ticket):
-                raise NotFound(f"task {task_id} does not exist")
+            store = TicketStore(uow.connection)
+            row, ticket = self._task_and_ticket(store, task_id, actor, ready=False)
             if actor.role not in ("auditor", "admin"):
                 check_may_work(actor, row.lane, ticket.customer, self.lane_roles)
-            info, definition = self.definition_of(session, ticket.definition_id)
+            info, definition = self.definition_of(uow.connection, ticket.definition_id)
             schema, ui_schema = definition.form_schema(row.element_id), definition.ui_schema(row.element_id)
             data: dict[str, Any] = {}
             if row.state == "ready":
-                execution = Execution(session, ticket, definition, self.registry, self.lane_roles, self.clock())
-                data = dict(execution.user_task(row.id).data)
+                data = self._peek(uow.connection, ticket, lambda execution: dict(execution.user_task(row.id).data))
             if self.lane_roles.get(row.lane) == "customer":
                 context = {k: data[k] for k in CUSTOMER_CONTEXT if k in data}
             else:
                 context = {k: v for k, v in data.items() if k not in schema.get("properties", {})}
             prefill = {k: data[k] for k in schema.get("properties", {}) if k in data}
-            return TaskDetail(TaskView.of(row, ticket.number or ""), self._view(session, ticket, info.version),
-                              schema, ui_schema, context, prefill)
+            view = TicketView.of(ticket, info.version, store.ready_tasks(ticket.id))
+            return TaskDetail(TaskView.of(row, ticket.number or ""), view, schema, ui_schema, context, prefill)
 
     def claim_task(self, task_id: str, actor: Actor) -> TaskView:
         """Assign a ready task to the actor; a conditional update, so only one claim wins."""
@@ -380,38 +371,41 @@ class Runtime:
     def _assign(self, task_id: str, actor: Actor, claim: bool) -> TaskView:
         now = self.clock()
         with self.uow() as uow:
-            session = uow.session
-            row, ticket = self._task_and_ticket(session, task_id, actor)
+            store = TicketStore(uow.connection)
+            row, ticket = self._task_and_ticket(store, task_id, actor)
             check_may_work(actor, row.lane, ticket.customer, self.lane_roles)
             if claim:
-                condition = HumanTask.assignee.is_(None)
-                values: dict[str, Any] = {"assignee": actor.name, "claimed_at": now}
+                done = store.assign_task(task_id, actor.name, now)
+            elif actor.is_admin:
+                done = store.assign_task(task_id, None, None, any_assignee=True)
             else:
-                condition = HumanTask.assignee == actor.name if not actor.is_admin else HumanTask.assignee.isnot(None)
-                values = {"assignee": None, "claimed_at": None}
-            done = session.execute(update(HumanTask).where(
-                HumanTask.id == task_id, HumanTask.state == "ready", condition).values(**values)).rowcount
+                done = store.assign_task(task_id, None, None, expected_assignee=actor.name)
             if not done:
-                holder = row.assignee or "nobody"
-                raise Conflict(f"task {task_id} is already claimed by {holder}" if claim
+                raise Conflict(f"task {task_id} is already claimed by {row.assignee or 'nobody'}" if claim
                                else f"task {task_id} is not claimed by {actor.name}")
+            journal = Journal(ticket)
             where = Where(row.element_id, row.name, row.lane, row.id)
             if not claim and actor.is_admin and row.assignee != actor.name:
-                history.record(session, ticket, "admin_override", actor.name, now,
+                journal.record("admin_override", actor.name, now,
                                {"action": "release_task", "assignee": row.assignee}, where)
-            history.record(session, ticket, "task_claimed" if claim else "task_released", actor.name, now,
+            journal.record("task_claimed" if claim else "task_released", actor.name, now,
                            {"previous_assignee": row.assignee} if not claim else {}, where)
+            seen = ticket.version
+            store.save(ticket, journal.take())
             uow.commit()
-            session.refresh(row)
-            return TaskView.of(row, ticket.number or "")
+        self.workflows.moved(ticket.id, seen, ticket.version)  # a claim changes rows, not the workflow
+        row.assignee, row.claimed_at = (actor.name, now) if claim else (None, None)
+        return TaskView.of(row, ticket.number or "")
 
-    def _task_and_ticket(self, session: Session, task_id: str, actor: Actor) -> tuple[HumanTask, Ticket]:
-        """The ready task and its ticket; another customer's task does not exist for a customer."""
-        row = session.get(HumanTask, task_id)
-        ticket = session.get(Ticket, row.ticket_id) if row is not None else None
-        if row is None or ticket is None or not self._may_read(actor, ticket):
+    def _task_and_ticket(self, store: TicketStore, task_id: str, actor: Actor,
+                         ready: bool = True) -> tuple[WorkItem, TicketRecord]:
+        """The task and its ticket (the task still ready, unless ``ready`` is False); another customer's
+        task does not exist for a customer."""
+        found = store.task_and_ticket(task_id)
+        if found is None or not self._may_read(actor, found[1]):
             raise NotFound(f"task {task_id} does not exist")
-        if row.state != "ready":
+        row, ticket = found
+        if ready and row.state != "ready":
             raise Conflict(f"task {task_id} is already {row.state}")
         return row, ticket
 
@@ -419,46 +413,46 @@ class Runtime:
         """Validate the form, complete the task and run the process until it needs a person again."""
         now = self.clock()
         with self.uow() as uow:
-            session = uow.session
-            row, ticket = self._task_and_ticket(session, task_id, actor)
+            store = TicketStore(uow.connection)
+            row, ticket = self._task_and_ticket(store, task_id, actor)
             if expected_version is not None and expected_version != ticket.version:
                 raise Conflict(f"ticket {ticket.number} changed (version {ticket.version}, "
                                f"you saw {expected_version}): reload and try again")
             check_may_work(actor, row.lane, ticket.customer, self.lane_roles)
             if row.assignee not in (None, actor.name) and not actor.is_admin:
                 raise Conflict(f"task {task_id} is assigned to {row.assignee}")
-            definition_row, definition = self.definition_of(session, ticket.definition_id)
+            info, definition = self.definition_of(uow.connection, ticket.definition_id)
             validate_form(definition.form_schema(row.element_id), data)
-            number = ticket.number
-            try:
-                self._complete(session, row, ticket, definition, data, actor, now)
-                view = self._view(session, ticket, definition_row.version)
-                uow.commit()
-            except (StaleDataError, IntegrityError):
-                raise stale_ticket(number) from None
-            return view
+            execution = self._execution(store, ticket, definition, now)
+            task = execution.user_task(row.id)
+            if actor.is_admin and self.lane_roles.get(row.lane) != "admin":
+                execution.record("admin_override", actor.name,
+                                 {"action": "complete_task", "assignee": row.assignee}, execution.where(task))
+            execution.complete_user_task(task, data, actor.name)
+            if ticket.first_response_at is None and actor.role != "customer":
+                ticket.first_response_at = now
+            if not store.complete_task(row.id, actor.name, now):
+                raise Conflict(f"task {task_id} is no longer ready")
+            execution.run_engine_steps()
+            ready = execution.save()
+            uow.commit()
+        self.workflows.put(ticket.id, ticket.version, execution.workflow)
+        return TicketView.of(ticket, info.version, ready)
 
-    def _complete(self, session: Session, row: HumanTask, ticket: Ticket, definition: Definition,
-                  data: dict[str, Any], actor: Actor, now: datetime) -> None:
-        execution = Execution(session, ticket, definition, self.registry, self.lane_roles, now)
-        task = execution.user_task(row.id)
-        if actor.is_admin and (self.lane_roles.get(row.lane) != "admin"):
-            history.record(session, ticket, "admin_override", actor.name, now,
-                           {"action": "complete_task", "assignee": row.assignee}, execution.where(task))
-        execution.complete_user_task(task, data, actor.name)
-        if ticket.first_response_at is None and actor.role != "customer":
-            ticket.first_response_at = now
-        row.state, row.completed_by, row.completed_at = "completed", actor.name, now
-        execution.run_engine_steps()
-        execution.save()
+    def _execution(self, store: TicketStore, ticket: TicketRecord, definition: Definition,
+                   now: datetime) -> Execution:
+        """The ticket's workflow, ready to step; it is put back in the cache only after a commit."""
+        workflow = self.workflows.take(ticket.id, ticket.version, ticket.workflow, definition)
+        return Execution(ticket, definition, self.registry, self.lane_roles, now, workflow, store)
 
     # -- background work ----------------------------------------------------------------------
     def fire_due_timers(self, now: datetime | None = None, batch: int = 100) -> list[str]:
         """Fire every timer due by ``now`` and retry stalled tickets; one transaction per ticket."""
         now = now or self.clock()
-        with self.uow() as uow:
-            due = list(uow.session.scalars(select(Ticket.id).where(
-                Ticket.next_timer_at < now, Ticket.status != "closed").order_by(Ticket.next_timer_at).limit(batch)))
+        with self.uow(read_only=True) as uow:
+            due = list(uow.connection.execute(select(TICKET.c.id).where(
+                TICKET.c.next_timer_at < now, TICKET.c.status != "closed")
+                .order_by(TICKET.c.next_timer_at).limit(batch)).scalars())
         fired = []
         for ticket_id in due:
             number = self._advance(ticket_id, now)
@@ -468,36 +462,40 @@ class Runtime:
 
     def _advance(self, ticket_id: int, now: datetime) -> str | None:
         with self.uow() as uow:
-            session = uow.session
+            store = TicketStore(uow.connection)
             # On PostgreSQL, workers on any host skip a ticket another one is advancing.
-            ticket = session.get(Ticket, ticket_id, with_for_update={"skip_locked": True})
+            ticket = store.ticket(ticket_id, skip_locked=True)
             if ticket is None or ticket.next_timer_at is None or ticket.next_timer_at >= now:
                 return None  # another worker got there first
-            _, definition = self.definition_of(session, ticket.definition_id)
-            execution = Execution(session, ticket, definition, self.registry, self.lane_roles, now)
+            _, definition = self.definition_of(uow.connection, ticket.definition_id)
+            execution = self._execution(store, ticket, definition, now)
             try:
                 if ticket.status == "stalled":
                     ticket.stalled_reason = None
-                    history.record(session, ticket, "step_retried", "worker", now, {})
+                    execution.record("step_retried", "worker", {})
                     execution.run_engine_steps()
                 else:
                     execution.fire_timers()
             except (StepFailed, SandboxViolation) as failure:
-                uow.session.rollback()
+                uow.connection.rollback()
                 self._record_failure(ticket_id, failure, now)
                 return None
-            execution.save()
             try:
+                execution.save()
                 uow.commit()
-            except StaleDataError:
-                return None
-            return ticket.number
+            except (Conflict, IntegrityError):
+                return None  # someone else moved the ticket on; the next round looks again
+        self.workflows.put(ticket.id, ticket.version, execution.workflow)
+        return ticket.number
 
     def _record_failure(self, ticket_id: int, failure: Exception, now: datetime) -> None:
         with self.uow() as uow:
-            ticket = uow.session.get(Ticket, ticket_id)
+            store = TicketStore(uow.connection)
+            ticket = store.ticket(ticket_id)
             assert ticket is not None
-            self._stall(ticket, failure, now)
+            journal = Journal(ticket)
+            self._stall(ticket, journal, failure, now)
+            store.save(ticket, journal.take())
             uow.commit()
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
-from .history import Where, record
-from .store.models import OutboxMessage, Ticket, Unit
+from .history import Journal, Where
+from .store.tickets import TicketRecord, TicketStore, UnitPolicy
 
 
 @dataclass
@@ -19,33 +19,36 @@ class ServiceContext:
     Handlers read and write rows and queue outbox messages; they never commit and never send.
     """
 
-    session: Session
-    ticket: Ticket
+    store: TicketStore
+    ticket: TicketRecord
     now: datetime
     where: Where
+    journal: Journal
 
     @property
-    def unit(self) -> Unit:
-        unit = self.session.get(Unit, self.ticket.unit_code)
+    def connection(self) -> Connection:
+        """For a handler's own queries, in the step's transaction."""
+        return self.store.connection
+
+    @property
+    def unit(self) -> UnitPolicy:
+        unit = self.store.unit(self.ticket.unit_code)
         if unit is None:
             raise LookupError(f"unit '{self.ticket.unit_code}' is not configured")
         return unit
 
     def queue_message(self, purpose: str, subject: str, body: str, *, channel: str = "email",
-                      recipient: str | None = None, payload: dict[str, Any] | None = None) -> OutboxMessage:
-        """Queue a message for delivery after commit and record it in the ticket's history."""
+                      recipient: str | None = None, payload: dict[str, Any] | None = None) -> int:
+        """Queue a message for delivery after commit, record it in the ticket's history, return its id."""
         to = recipient or self.ticket.contact.get("email") or self.ticket.customer
-        message = OutboxMessage(
-            ticket_id=self.ticket.id, channel=channel, purpose=purpose, recipient=to, subject=subject,
-            body=body, payload=payload or {}, state="pending", attempts=0, next_attempt_at=self.now,
-            created_at=self.now,
-        )
-        self.session.add(message)
-        self.session.flush()
-        record(self.session, self.ticket, "message_queued", "system", self.now,
-               {"message_id": message.id, "purpose": purpose, "channel": channel, "recipient": to,
-                "subject": subject, "body": body}, self.where)
-        return message
+        message_id = self.store.queue_message({
+            "ticket_id": self.ticket.id, "channel": channel, "purpose": purpose, "recipient": to,
+            "subject": subject, "body": body, "payload": payload or {}, "state": "pending", "attempts": 0,
+            "next_attempt_at": self.now, "created_at": self.now})
+        self.journal.record("message_queued", "system", self.now,
+                            {"message_id": message_id, "purpose": purpose, "channel": channel, "recipient": to,
+                             "subject": subject, "body": body}, self.where)
+        return message_id
 
 
 Handler = Callable[..., Any]

@@ -5,7 +5,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .store.models import HistoryEvent, HumanTask, Ticket
+from sqlalchemy import Row
+
+from .store.models import HistoryEvent
+from .store.tickets import TicketRecord, WorkItem
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class TaskView:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: HumanTask, ticket_number: str) -> TaskView:
+    def of(cls, row: WorkItem, ticket_number: str) -> TaskView:
         return cls(row.id, ticket_number, row.element_id, row.name, row.lane, row.form, row.state,
                    row.assignee, row.created_at)
 
@@ -72,7 +75,7 @@ class TicketView:
     ready_tasks: list[TaskView] = field(default_factory=list)
 
     @classmethod
-    def of(cls, t: Ticket, definition_version: int, ready: list[HumanTask]) -> TicketView:
+    def of(cls, t: TicketRecord | Row[Any], definition_version: int, ready: list[WorkItem]) -> TicketView:
         return cls(
             number=t.number or "", status=t.status, channel=t.channel, customer=t.customer, contact=t.contact,
             registered_by=t.registered_by, subject=t.subject, description=t.description, type=t.type,

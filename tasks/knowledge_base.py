@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from engine.services import ServiceContext
@@ -44,32 +44,35 @@ class Match:
         return {"slug": self.slug, "title": self.title, "score": round(self.score, 4), "excerpt": self.excerpt}
 
 
-def search(session: Session, query: str, now: datetime, limit: int = MAX_RESULTS) -> list[Match]:
+_POSTGRES_SEARCH = text(
+    "SELECT slug, title, body, ts_rank_cd(search, q) AS score "
+    "FROM kb_article, to_tsquery('english', :q) AS q "
+    "WHERE search @@ q AND published AND (review_by IS NULL OR review_by > :now) "
+    "ORDER BY score DESC, id LIMIT :limit")
+# bm25 is lower-is-better; weights favour title and keywords over body text.
+_SQLITE_SEARCH = text(
+    "SELECT a.slug, a.title, a.body, -bm25(kb_article_fts, 10.0, 1.0, 5.0) AS score "
+    "FROM kb_article_fts JOIN kb_article a ON a.id = kb_article_fts.rowid "
+    "WHERE kb_article_fts MATCH :q AND a.published = 1 "
+    "AND (a.review_by IS NULL OR a.review_by > :now) "
+    "ORDER BY score DESC, a.id LIMIT :limit")
+
+
+def search(connection: Connection, query: str, now: datetime, limit: int = MAX_RESULTS) -> list[Match]:
     """Ranked matches among published articles whose review date has not passed."""
     terms = keywords(query)
     if not terms:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(text(
-            "SELECT slug, title, body, ts_rank_cd(search, q) AS score "
-            "FROM kb_article, to_tsquery('english', :q) AS q "
-            "WHERE search @@ q AND published AND (review_by IS NULL OR review_by > :now) "
-            "ORDER BY score DESC, id LIMIT :limit"),
-            {"q": " | ".join(terms), "now": now, "limit": limit})
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(_POSTGRES_SEARCH, {"q": " | ".join(terms), "now": now, "limit": limit})
     else:
-        # bm25 is lower-is-better; weights favour title and keywords over body text.
-        rows = session.execute(text(
-            "SELECT a.slug, a.title, a.body, -bm25(kb_article_fts, 10.0, 1.0, 5.0) AS score "
-            "FROM kb_article_fts JOIN kb_article a ON a.id = kb_article_fts.rowid "
-            "WHERE kb_article_fts MATCH :q AND a.published = 1 "
-            "AND (a.review_by IS NULL OR a.review_by > :now) "
-            "ORDER BY score DESC, a.id LIMIT :limit"),
-            {"q": " OR ".join(f'"{t}"' for t in terms), "now": now.replace(tzinfo=None), "limit": limit})
+        rows = connection.execute(_SQLITE_SEARCH, {"q": " OR ".join(f'"{t}"' for t in terms),
+                                                   "now": now.replace(tzinfo=None), "limit": limit})
     return [Match(slug, title, float(score), body[:240]) for slug, title, body, score in rows]
 
 
 def knowledge_base_search(ctx: ServiceContext, query: str) -> list[dict[str, Any]]:
-    return [m.as_dict() for m in search(ctx.session, query, ctx.now)]
+    return [m.as_dict() for m in search(ctx.connection, query, ctx.now)]
 
 
 def import_articles(session: Session, path: Path, now: datetime) -> tuple[int, int]:

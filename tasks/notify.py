@@ -14,8 +14,8 @@ def notify_resolution(ctx: ServiceContext, message: str, steps: list[str]) -> di
     body = f"Hello,\n\n{message}\n"
     if to_do:
         body += f"\nTo confirm the fix on your side, please:{to_do}\n"
-    message_row = ctx.queue_message("resolution", f"[{ticket.number}] Resolution applied: {ticket.subject}", body)
-    return {"message_id": message_row.id, "steps": len(steps)}
+    message_id = ctx.queue_message("resolution", f"[{ticket.number}] Resolution applied: {ticket.subject}", body)
+    return {"message_id": message_id, "steps": len(steps)}
 
 
 def request_customer_validation(ctx: ServiceContext) -> dict[str, Any]:

@@ -23,8 +23,8 @@ def import_kb_file(runtime: Runtime, path: Path) -> tuple[int, int]:
 
 def search_kb(runtime: Runtime, query: str, limit: int = 10) -> list[Match]:
     """The same ranked search L1's step runs: published, up-to-date articles only."""
-    with runtime.uow() as uow:
-        return search(uow.session, query, runtime.clock(), limit)
+    with runtime.uow(read_only=True) as uow:
+        return search(uow.connection, query, runtime.clock(), limit)
 
 
 def article_json(article: KbArticle) -> dict[str, Any]:

@@ -37,7 +37,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def _sqlite_begin(conn: Any) -> None:
     from .uow import READ_ONLY
 
-    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+    # Straight to the driver: this runs once per transaction, and SQLAlchemy's statement machinery
+    # would cost more than the BEGIN itself.
+    conn.connection.dbapi_connection.execute(
+        "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

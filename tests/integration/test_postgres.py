@@ -107,10 +107,10 @@ def test_knowledge_base_search_ranks_published_up_to_date_articles(pg_runtime: R
 
     import_kb_file(pg_runtime, Path(__file__).parents[2] / "web" / "data" / "demo_kb.json")
     with pg_runtime.uow() as uow:
-        matches = search(uow.session, "login fails: invalid token after password reset", clock())
+        matches = search(uow.connection, "login fails: invalid token after password reset", clock())
         assert matches and matches[0].slug == "reset-token-cache"
-        assert not search(uow.session, "invoice pdf logo", clock())  # only an unpublished draft matches
-        assert not search(uow.session, "vpn disconnects", clock())  # past its review date
+        assert not search(uow.connection, "invoice pdf logo", clock())  # only an unpublished draft matches
+        assert not search(uow.connection, "vpn disconnects", clock())  # past its review date
 
 
 def test_history_is_append_only_in_the_database_itself(pg_runtime: Runtime) -> None:

@@ -1,0 +1,281 @@
+"""The rows one step of a ticket reads and writes: ticket, worklist, history and outbox.
+
+Opening a ticket, completing a task and firing a timer are the hot paths: each is one
+transaction of a handful of statements (load the ticket with its task, insert the worklist and
+history rows, one version-checked UPDATE of the ticket). The ORM models in ``models.py`` stay the
+schema and serve the read-mostly use cases; here rows are plain dataclasses and the SQL goes to
+the driver directly (see ``driver.py``), so a step pays for SQL, not for identity maps, flush
+planning and per-statement execution contexts.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from ..errors import Conflict
+from .driver import Driver
+from .models import HumanTask, Ticket
+
+if TYPE_CHECKING:
+    from ..history import NewEvent
+
+TICKET = Ticket.__table__  # for the read-side queries built with SQLAlchemy Core
+TASK = HumanTask.__table__
+
+
+@dataclass(slots=True)
+class TicketRecord:
+    """One ticket row as a step sees and changes it; ``version`` is the version it was read at."""
+
+    id: int
+    number: str | None
+    status: str
+    current_lanes: str
+    current_steps: str
+    channel: str
+    customer: str
+    contact: dict[str, Any]
+    registered_by: str
+    subject: str
+    description: str
+    type: str | None
+    impact: str | None
+    urgency: str | None
+    priority: str | None
+    unit_code: str
+    opened_at: datetime
+    first_response_due: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    definition_id: int
+    version: int
+    workflow: str
+    next_timer_at: datetime | None
+    stalled_reason: str | None
+    history_seq: int
+    history_head: str
+
+    @classmethod
+    def unsaved(cls, number: str, opened_at: datetime) -> TicketRecord:
+        """A ticket that lives only in memory (the replay's): what a step projects onto, nothing else."""
+        return cls(id=0, number=number, status="new", current_lanes="", current_steps="", channel="", customer="",
+                   contact={}, registered_by="", subject="", description="", type=None, impact=None, urgency=None,
+                   priority=None, unit_code="", opened_at=opened_at, first_response_due=None,
+                   first_response_at=None, resolved_at=None, closed_at=None, definition_id=0, version=0, workflow="",
+                   next_timer_at=None, stalled_reason=None, history_seq=0, history_head="")
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """One worklist row: a user task that is (or was) ready."""
+
+    id: str
+    ticket_id: int
+    element_id: str
+    name: str
+    lane: str
+    form: str | None
+    state: str
+    assignee: str | None
+    created_at: datetime
+    claimed_at: datetime | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any], prefix: str = "") -> WorkItem:
+        return cls(**{name: values[prefix + name] for name in _TASK_FIELDS})
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPolicy:
+    code: str
+    name: str
+    first_response: str
+    response_window: str
+
+
+_TICKET_FIELDS = tuple(f.name for f in fields(TicketRecord))
+_TASK_FIELDS = tuple(f.name for f in fields(WorkItem))
+_TICKET_TIMES = frozenset({"opened_at", "first_response_due", "first_response_at", "resolved_at", "closed_at",
+                           "next_timer_at"})
+_TICKET_JSON = frozenset({"contact"})
+_TASK_TIMES = frozenset({"created_at", "claimed_at", "completed_at"})
+# Everything a step may change; identity and intake columns are written once, at insert.
+_MUTABLE = ("number", "status", "current_lanes", "current_steps", "type", "impact", "urgency", "priority",
+            "first_response_due", "first_response_at", "resolved_at", "closed_at", "workflow", "next_timer_at",
+            "stalled_reason", "history_seq", "history_head")
+_EVENT_COLUMNS = ("ticket_id", "seq", "at", "actor", "kind", "element_id", "element_name", "lane", "task_id",
+                  "data", "prev_hash", "hash")
+_OUTBOX_COLUMNS = ("ticket_id", "channel", "purpose", "recipient", "subject", "body", "payload", "state", "attempts",
+                   "next_attempt_at", "created_at")
+
+
+def _columns(names: Sequence[str], table: str = "") -> str:
+    prefix = f"{table}." if table else ""
+    return ", ".join(f'{prefix}"{name}"' for name in names)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+_TICKET_COLUMNS = _columns(_TICKET_FIELDS)
+_TASK_COLUMNS = _columns(_TASK_FIELDS)
+_SQL_TASK_AND_TICKET = (f"SELECT {_columns(_TICKET_FIELDS, 't')}, {_columns(_TASK_FIELDS, 'h')} "
+                        "FROM human_task h JOIN ticket t ON t.id = h.ticket_id WHERE h.id = ?")
+_SQL_TICKET_BY_ID = f"SELECT {_TICKET_COLUMNS} FROM ticket WHERE id = ?"
+_SQL_TICKET_BY_NUMBER = f"SELECT {_TICKET_COLUMNS} FROM ticket WHERE number = ?"
+_INSERTED = [name for name in _TICKET_FIELDS if name != "id"]
+_SQL_INSERT_TICKET = (f"INSERT INTO ticket ({_columns(_INSERTED)}) VALUES ({_marks(len(_INSERTED))}) "
+                      "RETURNING id")
+_SQL_SAVE_TICKET = (f"UPDATE ticket SET {', '.join(f'{chr(34)}{n}{chr(34)} = ?' for n in _MUTABLE)}, version = ? "
+                    "WHERE id = ? AND version = ?")
+_SQL_READY_TASKS = (f"SELECT {_TASK_COLUMNS} FROM human_task WHERE ticket_id = ? AND state = 'ready' "
+                    "ORDER BY created_at, id")
+_SQL_INSERT_TASK = f"INSERT INTO human_task ({_TASK_COLUMNS}) VALUES ({_marks(len(_TASK_FIELDS))})"
+_SQL_COMPLETE_TASK = ("UPDATE human_task SET state = 'completed', completed_by = ?, completed_at = ? "
+                      "WHERE id = ? AND state = 'ready'")
+_SQL_ASSIGN_TASK = "UPDATE human_task SET assignee = ?, claimed_at = ? WHERE id = ? AND state = 'ready' AND "
+_SQL_INSERT_EVENT = f"INSERT INTO history_event ({_columns(_EVENT_COLUMNS)}) VALUES ({_marks(len(_EVENT_COLUMNS))})"
+_SQL_INSERT_MESSAGE = (f"INSERT INTO outbox ({_columns(_OUTBOX_COLUMNS)}) VALUES ({_marks(len(_OUTBOX_COLUMNS))}) "
+                       "RETURNING id")
+_SQL_COUNT_MESSAGES = "SELECT count(*) FROM outbox WHERE ticket_id = ? AND purpose = ?"
+_SQL_UNIT = "SELECT code, name, first_response, response_window FROM unit WHERE code = ?"
+_SQL_LATEST_DEFINITION = "SELECT id FROM process_definition WHERE key = ? ORDER BY version DESC LIMIT 1"
+
+
+def stale_ticket(number: str | None) -> Conflict:
+    return Conflict(f"ticket {number} was changed by someone else at the same time: reload and try again")
+
+
+class TicketStore:
+    """Ticket, worklist, history and outbox rows within the current transaction. Never commits."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.sql = Driver(connection)
+        self._units: dict[str, UnitPolicy | None] = {}
+
+    # -- rows in and out ----------------------------------------------------------------------
+    def _ticket(self, values: Sequence[Any]) -> TicketRecord:
+        time_out, json_out = self.sql.time_out, self.sql.json_out
+        return TicketRecord(*(
+            time_out(v) if name in _TICKET_TIMES else json_out(v) if name in _TICKET_JSON else v
+            for name, v in zip(_TICKET_FIELDS, values, strict=True)))
+
+    def _task(self, values: Sequence[Any]) -> WorkItem:
+        time_out = self.sql.time_out
+        return WorkItem(*(time_out(v) if name in _TASK_TIMES else v
+                          for name, v in zip(_TASK_FIELDS, values, strict=True)))
+
+    def _task_params(self, item: WorkItem) -> tuple[Any, ...]:
+        time_in = self.sql.time_in
+        return tuple(time_in(getattr(item, name)) if name in _TASK_TIMES else getattr(item, name)
+                     for name in _TASK_FIELDS)
+
+    # -- reading ------------------------------------------------------------------------------
+    def task_and_ticket(self, task_id: str) -> tuple[WorkItem, TicketRecord] | None:
+        row = self.sql.one(_SQL_TASK_AND_TICKET, (task_id,))
+        if row is None:
+            return None
+        split = len(_TICKET_FIELDS)
+        return self._task(row[split:]), self._ticket(row[:split])
+
+    def ticket(self, ticket_id: int, *, skip_locked: bool = False) -> TicketRecord | None:
+        """The ticket; with ``skip_locked``, None when another transaction holds it (PostgreSQL)."""
+        sql = _SQL_TICKET_BY_ID + (" FOR UPDATE SKIP LOCKED" if skip_locked and self.sql.postgres else "")
+        row = self.sql.one(sql, (ticket_id,))
+        return self._ticket(row) if row is not None else None
+
+    def ticket_by_number(self, number: str) -> TicketRecord | None:
+        row = self.sql.one(_SQL_TICKET_BY_NUMBER, (number,))
+        return self._ticket(row) if row is not None else None
+
+    def ready_tasks(self, ticket_id: int) -> list[WorkItem]:
+        return [self._task(row) for row in self.sql.execute(_SQL_READY_TASKS, (ticket_id,)).fetchall()]
+
+    def unit(self, code: str) -> UnitPolicy | None:
+        if code not in self._units:
+            row = self.sql.one(_SQL_UNIT, (code,))
+            self._units[code] = UnitPolicy(*row) if row is not None else None
+        return self._units[code]
+
+    def latest_definition_id(self, key: str) -> int | None:
+        row = self.sql.one(_SQL_LATEST_DEFINITION, (key,))
+        return row[0] if row is not None else None
+
+    def count_messages(self, ticket_id: int, purpose: str) -> int:
+        row = self.sql.one(_SQL_COUNT_MESSAGES, (ticket_id, purpose))
+        return int(row[0]) if row is not None else 0
+
+    # -- writing ------------------------------------------------------------------------------
+    def insert_ticket(self, values: Mapping[str, Any]) -> TicketRecord:
+        """Insert a new ticket at version 1 and return it with its id."""
+        row = {**values, "version": 1}
+        time_in, json_in = self.sql.time_in, self.sql.json_in
+        params = [time_in(row[n]) if n in _TICKET_TIMES else json_in(row[n]) if n in _TICKET_JSON else row[n]
+                  for n in _INSERTED]
+        (ticket_id,) = self.sql.one(_SQL_INSERT_TICKET, params) or (None,)
+        return TicketRecord(**{**row, "id": ticket_id})
+
+    def save(self, ticket: TicketRecord, events: Sequence[NewEvent] = ()) -> None:
+        """Append the ticket's new history events and write it back if nobody changed it since it was read.
+
+        Raises Conflict otherwise; the caller's transaction then rolls back, events included.
+        """
+        time_in = self.sql.time_in
+        if events:
+            try:
+                self.sql.execute_many(_SQL_INSERT_EVENT, [
+                    (e.ticket_id, e.seq, time_in(e.at), e.actor, e.kind, e.element_id, e.element_name, e.lane,
+                     e.task_id, e.data_json, e.prev_hash, e.hash) for e in events])
+            except self.sql.integrity_error:
+                # (ticket_id, seq) is unique: a concurrent transaction appended to the same chain.
+                raise stale_ticket(ticket.number) from None
+        params = [time_in(getattr(ticket, n)) if n in _TICKET_TIMES else getattr(ticket, n) for n in _MUTABLE]
+        params += [ticket.version + 1, ticket.id, ticket.version]
+        if self.sql.execute(_SQL_SAVE_TICKET, params).rowcount != 1:
+            raise stale_ticket(ticket.number)
+        ticket.version += 1
+
+    def add_tasks(self, items: Iterable[WorkItem]) -> None:
+        rows = [self._task_params(item) for item in items]
+        if rows:
+            self.sql.execute_many(_SQL_INSERT_TASK, rows)
+
+    def complete_task(self, task_id: str, by: str, at: datetime) -> bool:
+        """Mark a ready task completed; False when it was no longer ready."""
+        return self.sql.execute(_SQL_COMPLETE_TASK, (by, self.sql.time_in(at), task_id)).rowcount == 1
+
+    def cancel_tasks(self, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            self.sql.execute(f"UPDATE human_task SET state = 'cancelled' WHERE id IN ({_marks(len(task_ids))}) "
+                             "AND state = 'ready'", list(task_ids))
+
+    def assign_task(self, task_id: str, assignee: str | None, at: datetime | None, *,
+                    expected_assignee: str | None = None, any_assignee: bool = False) -> bool:
+        """Set or clear a ready task's assignee if it is held as expected (None: unassigned)."""
+        params: list[Any] = [assignee, self.sql.time_in(at), task_id]
+        if any_assignee:
+            held = "assignee IS NOT NULL"
+        elif expected_assignee is None:
+            held = "assignee IS NULL"
+        else:
+            held, params = "assignee = ?", [*params, expected_assignee]
+        return self.sql.execute(_SQL_ASSIGN_TASK + held, params).rowcount == 1
+
+    def queue_message(self, values: Mapping[str, Any]) -> int:
+        """Insert an outbox row; the worker delivers it after commit."""
+        time_in = self.sql.time_in
+        params = [values[n] for n in _OUTBOX_COLUMNS]
+        params[_OUTBOX_COLUMNS.index("payload")] = self.sql.json_in(values["payload"])
+        for name in ("next_attempt_at", "created_at"):
+            params[_OUTBOX_COLUMNS.index(name)] = time_in(values[name])
+        (message_id,) = self.sql.one(_SQL_INSERT_MESSAGE, params) or (None,)
+        return int(message_id)
