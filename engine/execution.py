@@ -1,7 +1,6 @@
 """One ticket's workflow inside one transaction: load, step, record, project, compact, save."""
 from __future__ import annotations
 
-import copy
 import hashlib
 from functools import lru_cache
 from collections.abc import Mapping
@@ -52,7 +51,11 @@ class Execution:
 
     # -- what the engine is waiting for -------------------------------------------------------
     def ready_user_tasks(self) -> list[Task]:
-        return [t for t in self.workflow.get_tasks(state=TaskState.READY) if t.task_spec.manual]
+        workflow = self.workflow
+        if workflow.subprocesses:  # their tasks live in the subprocesses' own trees
+            return [t for t in workflow.get_tasks(state=TaskState.READY) if t.task_spec.manual]
+        # A plain scan of the task map: SpiffWorkflow's tree iterator costs several times more.
+        return [t for t in workflow.tasks.values() if t.state == TaskState.READY and t.task_spec.manual]
 
     def user_task(self, task_id: str) -> Task:
         task = self.workflow.get_task_from_id(UUID(task_id))
@@ -77,7 +80,7 @@ class Execution:
     # -- stepping -----------------------------------------------------------------------------
     def complete_user_task(self, task: Task, data: dict[str, Any], actor: str) -> None:
         # Task data is copied shallowly between tasks; give this task its own copy of nested values.
-        task.data.update(copy.deepcopy(data))
+        task.data.update(copy_json(data))
         with engine_time(self.now):
             self._guard(task.run)
         self._completed.add(str(task.id))
@@ -235,10 +238,19 @@ class Execution:
 def new_workflow(definition: Definition, data: dict[str, Any]) -> BpmnWorkflow:
     """A fresh workflow of the definition, its start carrying the intake data."""
     workflow = BpmnWorkflow(definition.spec, dict(definition.subprocess_specs))
-    workflow.task_tree.data.update(copy.deepcopy(data))
+    workflow.task_tree.data.update(copy_json(data))
     for task in workflow.get_tasks(state=TaskState.READY):
-        task.data.update(copy.deepcopy(data))
+        task.data.update(copy_json(data))
     return workflow
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): what ``copy.deepcopy`` does, without its memo."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    return value
 
 
 def data_digest(data: Mapping[str, Any]) -> dict[str, str]:

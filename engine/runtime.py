@@ -10,7 +10,6 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import history
 from .access import Actor, check_may_work
 from .clock import Clock, system_clock
 from .definitions import Definition, DefinitionLoader, referenced_forms
@@ -253,6 +252,14 @@ class Runtime:
             info, _ = self.definition_of(uow.connection, ticket.definition_id)
             return TicketView.of(ticket, info.version, store.ready_tasks(ticket.id))
 
+    def ticket_with_trail(self, number: str, actor: Actor | None = None) -> tuple[TicketView, list[EventView]]:
+        """The ticket and its history, read in one transaction (so they agree)."""
+        with self.uow(read_only=True) as uow:
+            store = TicketStore(uow.connection)
+            ticket = self._readable(store.ticket_by_number(number), number, actor)
+            info, _ = self.definition_of(uow.connection, ticket.definition_id)
+            return TicketView.of(ticket, info.version, store.ready_tasks(ticket.id)), store.events(ticket.id)
+
     def list_tickets(self, actor: Actor, filters: TicketFilter = TicketFilter(), limit: int = 50,
                      offset: int = 0) -> tuple[list[TicketView], int]:
         """A page of tickets, newest first, and the total; a customer sees only their own."""
@@ -291,8 +298,8 @@ class Runtime:
 
     def ticket_history(self, number: str, actor: Actor | None = None) -> list[EventView]:
         with self.uow(read_only=True) as uow:
-            ticket = self._readable(TicketStore(uow.connection).ticket_by_number(number), number, actor)
-            return [EventView.of(e) for e in history.events(uow.session, ticket.id)]
+            store = TicketStore(uow.connection)
+            return store.events(self._readable(store.ticket_by_number(number), number, actor).id)
 
     def ticket_data(self, number: str) -> dict[str, Any]:
         """The process data of a ticket as its next step sees it."""

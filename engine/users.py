@@ -19,9 +19,12 @@ from .access import ROLES, Actor
 from .clock import Clock, system_clock
 from .errors import Conflict, FieldError, InvalidInput, NotFound
 from .store.models import ApiToken, Unit, User
+from .store.driver import Driver
 from .store.uow import UnitOfWork
 
 TOKEN_PREFIX = "tf_"
+_SQL_AUTHENTICATE = ("SELECT u.name, u.role, u.email, u.unit_code FROM api_token t JOIN app_user u ON u.id = t.user_id "
+                     "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled = ?")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,250}$")
 
@@ -107,12 +110,13 @@ class Directory:
         return self.authenticate_hash(hash_token(token))
 
     def authenticate_hash(self, token_hash: str) -> UserView | None:
-        """The live user whose token hashes to ``token_hash`` (what a page session keeps), or None."""
+        """The live user whose token hashes to ``token_hash`` (what a page session keeps), or None.
+
+        Every request asks this, so it is one indexed lookup sent straight to the driver.
+        """
         with UnitOfWork(self.sessions, read_only=True) as uow:
-            user = uow.session.scalar(
-                select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-                    ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), User.disabled.is_(False)))
-            return UserView.of(user) if user is not None else None
+            row = Driver(uow.connection).one(_SQL_AUTHENTICATE, (token_hash, False))
+            return UserView(*row) if row is not None else None
 
     def get(self, name: str) -> UserView | None:
         with UnitOfWork(self.sessions, read_only=True) as uow:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row
+if TYPE_CHECKING:
+    from sqlalchemy import Row
 
-from .store.models import HistoryEvent
-from .store.tickets import TicketRecord, WorkItem
+    from .store.models import HistoryEvent
+    from .store.tickets import TicketRecord, WorkItem
 
 
 @dataclass(frozen=True)

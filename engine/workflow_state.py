@@ -106,23 +106,20 @@ def compact(workflow: BpmnWorkflow) -> int:
 
 
 def _lowest_finished_common_ancestor(tasks: list[Task]) -> Task | None:
-    def chain(task: Task) -> list[Task]:
-        path = []
-        node: Task | None = task
-        while node is not None:
-            path.append(node)
-            node = node.parent
-        return path[::-1]  # root first
-
-    common = chain(tasks[0])
+    path: list[Task] = []  # the first task's ancestry, root first
+    node: Task | None = tasks[0]
+    while node is not None:
+        path.append(node)
+        node = node.parent
+    path.reverse()
+    depth_of = {id(task): depth for depth, task in enumerate(path)}
+    common = len(path)  # the shared prefix of every ancestry seen so far
     for task in tasks[1:]:
-        other = chain(task)
-        n = 0
-        while n < min(len(common), len(other)) and common[n] is other[n]:
-            n += 1
-        common = common[:n]
-    for candidate in reversed(common):
+        node = task
+        while node is not None and id(node) not in depth_of:
+            node = node.parent  # the first ancestor on the path is the lowest common one
+        common = min(common, depth_of[id(node)] + 1) if node is not None else 0
+    for candidate in reversed(path[:common]):
         if candidate.has_state(TaskState.FINISHED_MASK):
             return candidate
     return None
-

@@ -149,8 +149,7 @@ def list_tickets() -> Response:
 @api.get("/tickets/<number>")
 def get_ticket(number: str) -> Response:
     actor = current_actor()
-    ticket = runtime().get_ticket(number, actor)
-    trail = runtime().ticket_history(number, actor)
+    ticket, trail = runtime().ticket_with_trail(number, actor)
     record_auditor_read(number, "history")
     response = jsonify(ticket_json(ticket, trail))
     response.headers["ETag"] = f'"{ticket.version}"'

@@ -230,8 +230,7 @@ def render_task(detail: TaskDetail, fields: list[Field], values: dict[str, str],
 @signed_in
 def ticket_page(number: str) -> str:
     actor = me().actor
-    ticket = runtime().get_ticket(number, actor)
-    trail = runtime().ticket_history(number, actor)
+    ticket, trail = runtime().ticket_with_trail(number, actor)
     readable = {t.id for t in ticket.ready_tasks if may_work(actor, t.lane) or actor.role == "auditor"}
     return render_template("ticket.html", ticket=ticket, trail=trail, readable=readable)
 

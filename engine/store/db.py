@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WAL_CHECKPOINT_PAGES = 10_000
 
 
 def normalise_url(url: str) -> str:
@@ -51,6 +52,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A step writes ~20 pages to the WAL; the default checkpoint (every 1000 pages) then copies the
+    # same hot pages (ticket, worklist and index leaves) back into the database every few dozen
+    # steps. At 10000 pages (40 MB of WAL) each hot page is copied ten times less often.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     cursor.close()
 
 

@@ -114,7 +114,7 @@ class HumanTask(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the SpiffWorkflow task id
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))  # indexed by ix_human_task_ticket_state
     element_id: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(300))
     lane: Mapped[str] = mapped_column(String(100))
@@ -131,7 +131,8 @@ class HistoryEvent(Base):
     """Append-only, hash-chained record of everything that happened to a ticket."""
 
     __tablename__ = "history_event"
-    __table_args__ = (UniqueConstraint("ticket_id", "seq"), Index("ix_history_event_at", "at"))
+    __table_args__ = (UniqueConstraint("ticket_id", "seq"),
+                      Index("ix_history_event_at_ticket_seq", "at", "ticket_id", "seq"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from ..errors import Conflict
+from ..views import EventView
 from .driver import Driver
 from .models import HumanTask, Ticket
 
@@ -145,6 +146,8 @@ _SQL_ASSIGN_TASK = "UPDATE human_task SET assignee = ?, claimed_at = ? WHERE id 
 _SQL_INSERT_EVENT = f"INSERT INTO history_event ({_columns(_EVENT_COLUMNS)}) VALUES ({_marks(len(_EVENT_COLUMNS))})"
 _SQL_INSERT_MESSAGE = (f"INSERT INTO outbox ({_columns(_OUTBOX_COLUMNS)}) VALUES ({_marks(len(_OUTBOX_COLUMNS))}) "
                        "RETURNING id")
+_SQL_EVENTS = ("SELECT seq, at, actor, kind, element_id, element_name, lane, task_id, data, hash FROM history_event "
+               "WHERE ticket_id = ? ORDER BY seq")
 _SQL_COUNT_MESSAGES = "SELECT count(*) FROM outbox WHERE ticket_id = ? AND purpose = ?"
 _SQL_UNIT = "SELECT code, name, first_response, response_window FROM unit WHERE code = ?"
 _SQL_LATEST_DEFINITION = "SELECT id FROM process_definition WHERE key = ? ORDER BY version DESC LIMIT 1"
@@ -199,6 +202,14 @@ class TicketStore:
 
     def ready_tasks(self, ticket_id: int) -> list[WorkItem]:
         return [self._task(row) for row in self.sql.execute(_SQL_READY_TASKS, (ticket_id,)).fetchall()]
+
+    def events(self, ticket_id: int) -> list[EventView]:
+        """The ticket's history, in order."""
+        time_out, json_out = self.sql.time_out, self.sql.json_out
+        return [EventView(seq, time_out(at), actor, kind, element_id, element_name, lane, task_id, json_out(data),
+                          digest)
+                for seq, at, actor, kind, element_id, element_name, lane, task_id, data, digest
+                in self.sql.execute(_SQL_EVENTS, (ticket_id,)).fetchall()]
 
     def unit(self, code: str) -> UnitPolicy | None:
         if code not in self._units:
