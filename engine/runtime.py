@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -320,19 +320,9 @@ class Runtime:
                    unassigned: bool = False, customer: str | None = None, limit: int = 50,
                    offset: int = 0) -> list[TaskView]:
         """Ready user tasks, oldest first; a plain indexed query, no workflow is loaded."""
-        query = (select(TASK, TICKET.c.number).join_from(TASK, TICKET, TICKET.c.id == TASK.c.ticket_id)
-                 .where(TASK.c.state == "ready"))
-        if lanes is not None:
-            query = query.where(TASK.c.lane.in_(bindparam("lanes", lanes, expanding=True)))
-        if assignee is not None:
-            query = query.where(TASK.c.assignee == assignee)
-        if unassigned:
-            query = query.where(TASK.c.assignee.is_(None))
-        if customer is not None:
-            query = query.where(TICKET.c.customer == customer)
-        query = query.order_by(TASK.c.created_at, TASK.c.id).limit(limit).offset(offset)
         with self.uow(read_only=True) as uow:
-            return [TaskView.of(WorkItem.of(row._mapping), row.number) for row in uow.connection.execute(query)]
+            found = TicketStore(uow.connection).worklist(lanes, assignee, unassigned, customer, limit, offset)
+            return [TaskView.of(item, number) for item, number in found]
 
     def tasks_for(self, actor: Actor, lane: str | None = None, mine: bool = False, unassigned: bool = False,
                   limit: int = 50, offset: int = 0) -> list[TaskView]:

@@ -6,7 +6,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, Response, render_template
+from flask import Flask, Request, Response, render_template
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from engine.audit import AuditService
 from engine.config import EngineConfig
@@ -51,6 +52,7 @@ def create_app(runtime: Runtime | None = None, settings: WebSettings | None = No
         SECRET_KEY=settings.secret_key or _local_secret(), SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep documents in their written order
+    app.session_interface = _CookieSessions()
     app.extensions["ticketflow"] = Services(runtime, Directory(runtime.sessions, runtime.clock),
                                             AuditService(runtime))
     app.html_error = _html_error  # type: ignore[attr-defined]
@@ -76,6 +78,16 @@ def create_app(runtime: Runtime | None = None, settings: WebSettings | None = No
         return response
 
     return app
+
+
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for requests that carry no session
+    cookie: every API call (bearer tokens) would otherwise pay for one."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def _html_error(status: int, title: str, detail: str) -> tuple[str, int]:

@@ -88,10 +88,6 @@ class WorkItem:
     completed_by: str | None = None
     completed_at: datetime | None = None
 
-    @classmethod
-    def of(cls, values: Mapping[str, Any], prefix: str = "") -> WorkItem:
-        return cls(**{name: values[prefix + name] for name in _TASK_FIELDS})
-
 
 @dataclass(frozen=True, slots=True)
 class UnitPolicy:
@@ -210,6 +206,26 @@ class TicketStore:
                           digest)
                 for seq, at, actor, kind, element_id, element_name, lane, task_id, data, digest
                 in self.sql.execute(_SQL_EVENTS, (ticket_id,)).fetchall()]
+
+    def worklist(self, lanes: Sequence[str] | None, assignee: str | None, unassigned: bool, customer: str | None,
+                 limit: int, offset: int) -> list[tuple[WorkItem, str]]:
+        """Ready tasks with their ticket numbers, oldest first; every inbox asks this."""
+        where, params = ["h.state = 'ready'"], []
+        if lanes is not None:
+            where.append(f"h.lane IN ({_marks(len(lanes))})" if lanes else "1 = 0")
+            params += lanes
+        if assignee is not None:
+            where.append("h.assignee = ?")
+            params.append(assignee)
+        if unassigned:
+            where.append("h.assignee IS NULL")
+        if customer is not None:
+            where.append("t.customer = ?")
+            params.append(customer)
+        sql = (f"SELECT {_columns(_TASK_FIELDS, 'h')}, t.number FROM human_task h JOIN ticket t ON t.id = h.ticket_id "
+               f"WHERE {' AND '.join(where)} ORDER BY h.created_at, h.id LIMIT ? OFFSET ?")
+        rows = self.sql.execute(sql, [*params, limit, offset]).fetchall()
+        return [(self._task(row[:-1]), row[-1]) for row in rows]
 
     def unit(self, code: str) -> UnitPolicy | None:
         if code not in self._units:
