@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import contextvars
+import json
 from copy import copy
 from typing import Any
 from uuid import UUID
 
+import orjson
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
@@ -90,9 +93,33 @@ _CONFIG[Task] = _Tasks
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_CONFIG))
 
 
+_ENCODER = create_encoder(SERIALIZER.registry)()
+# Typed values (datetimes, subclasses of str/int/dict/list, dataclasses) go to the registry's encoder,
+# exactly as SpiffWorkflow's own json.dumps path sends them; keys that are not strings become strings
+# as json.dumps makes them.
+_ORJSON_OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+                   | orjson.OPT_NON_STR_KEYS)
+
+
 def dump(workflow: BpmnWorkflow) -> str:
-    """Serialize the workflow's state to JSON, without its spec."""
-    return SERIALIZER.serialize_json(workflow)
+    """Serialize the workflow's state to JSON, without its spec.
+
+    This is SpiffWorkflow's ``serialize_json`` with orjson for the encoding, which was half the time of
+    every save. The registry's encoder mode is what ``serialize_json`` sets too: values of registered
+    types are converted by the encoder as it meets them instead of in a walk over all the data first.
+    Values orjson refuses (integers beyond 64 bits, say) fall back to the stdlib encoder.
+    """
+    registry = SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        dct = SERIALIZER.to_dict(workflow)
+    finally:
+        registry._encoder_mode = False
+    dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+    try:
+        return orjson.dumps(dct, default=_ENCODER.default, option=_ORJSON_OPTIONS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(dct, default=_ENCODER.default)
 
 
 def restore(state: str, definition: Definition) -> BpmnWorkflow:

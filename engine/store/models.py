@@ -73,7 +73,7 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
     status: Mapped[str] = mapped_column(String(30))
-    current_lanes: Mapped[str] = mapped_column(String(200), default="", index=True)
+    current_lanes: Mapped[str] = mapped_column(String(200), default="")
     current_steps: Mapped[str] = mapped_column(String(500), default="")
     channel: Mapped[str] = mapped_column(String(30))
     customer: Mapped[str] = mapped_column(String(200))
