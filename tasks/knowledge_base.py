@@ -11,10 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from engine.services import ServiceContext
+from engine.store.driver import Driver
 from engine.store.models import KbArticle
 
 MAX_RESULTS = 5
@@ -44,18 +45,18 @@ class Match:
         return {"slug": self.slug, "title": self.title, "score": round(self.score, 4), "excerpt": self.excerpt}
 
 
-_POSTGRES_SEARCH = text(
+_POSTGRES_SEARCH = (
     "SELECT slug, title, body, ts_rank_cd(search, q) AS score "
-    "FROM kb_article, to_tsquery('english', :q) AS q "
-    "WHERE search @@ q AND published AND (review_by IS NULL OR review_by > :now) "
-    "ORDER BY score DESC, id LIMIT :limit")
+    "FROM kb_article, to_tsquery('english', ?) AS q "
+    "WHERE search @@ q AND published AND (review_by IS NULL OR review_by > ?) "
+    "ORDER BY score DESC, id LIMIT ?")
 # bm25 is lower-is-better; weights favour title and keywords over body text.
-_SQLITE_SEARCH = text(
+_SQLITE_SEARCH = (
     "SELECT a.slug, a.title, a.body, -bm25(kb_article_fts, 10.0, 1.0, 5.0) AS score "
     "FROM kb_article_fts JOIN kb_article a ON a.id = kb_article_fts.rowid "
-    "WHERE kb_article_fts MATCH :q AND a.published = 1 "
-    "AND (a.review_by IS NULL OR a.review_by > :now) "
-    "ORDER BY score DESC, a.id LIMIT :limit")
+    "WHERE kb_article_fts MATCH ? AND a.published = 1 "
+    "AND (a.review_by IS NULL OR a.review_by > ?) "
+    "ORDER BY score DESC, a.id LIMIT ?")
 
 
 def search(connection: Connection, query: str, now: datetime, limit: int = MAX_RESULTS) -> list[Match]:
@@ -63,11 +64,11 @@ def search(connection: Connection, query: str, now: datetime, limit: int = MAX_R
     terms = keywords(query)
     if not terms:
         return []
-    if connection.dialect.name == "postgresql":
-        rows = connection.execute(_POSTGRES_SEARCH, {"q": " | ".join(terms), "now": now, "limit": limit})
+    sql = Driver(connection)  # L1's step runs this on every ticket: straight to the driver
+    if sql.postgres:
+        rows = sql.execute(_POSTGRES_SEARCH, (" | ".join(terms), sql.time_in(now), limit)).fetchall()
     else:
-        rows = connection.execute(_SQLITE_SEARCH, {"q": " OR ".join(f'"{t}"' for t in terms),
-                                                   "now": now.replace(tzinfo=None), "limit": limit})
+        rows = sql.execute(_SQLITE_SEARCH, (" OR ".join(f'"{t}"' for t in terms), sql.time_in(now), limit)).fetchall()
     return [Match(slug, title, float(score), body[:240]) for slug, title, body, score in rows]
 
 
