@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TICKETFLOW_DATABASE_URL ?= sqlite:///var/ticketflow.db
 
-.PHONY: run test install migrate demo bench clean
+.PHONY: run test lint install migrate demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: migrate
 
 test: install
 	$(BIN)/python -m pytest
+
+# Style and types: ruff (pyflakes, bugbear, complexity, imports) and mypy over the shipped code.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy engine tasks webhooks web bench
 
 bench: install
 	$(BIN)/python -m bench.engine

@@ -1,6 +1,5 @@
 """Alembic environment: the URL comes from the caller or TICKETFLOW_DATABASE_URL."""
 from alembic import context
-
 from engine.config import EngineConfig
 from engine.store.db import make_engine
 from engine.store.models import Base

@@ -64,8 +64,20 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine import (  # noqa: E402
-    ACTORS, INTAKE, L1_DIRECT, RAW_PER_ROUND, RAW_WARMUP, REPO_ROOT, Rate, RawDriver, Step, Workload,
-    ensure_repo_importable, header, measure_interleaved, verdict,
+    ACTORS,
+    INTAKE,
+    L1_DIRECT,
+    RAW_PER_ROUND,
+    RAW_WARMUP,
+    REPO_ROOT,
+    Rate,
+    RawDriver,
+    Step,
+    Workload,
+    ensure_repo_importable,
+    header,
+    measure_interleaved,
+    verdict,
 )
 
 HTTP_TARGET = 6.0  # HTTP time per lifecycle / raw time per lifecycle

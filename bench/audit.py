@@ -41,7 +41,12 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine import (  # noqa: E402
-    RESOLVED, EngineDriver, Step, engine_driver, ensure_repo_importable, header,
+    RESOLVED,
+    EngineDriver,
+    Step,
+    engine_driver,
+    ensure_repo_importable,
+    header,
 )
 
 if TYPE_CHECKING:

@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DIAGRAM = REPO_ROOT / "bpmn" / "support_ticket.bpmn"
-START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 LIFECYCLE_TARGET = 3.0  # engine time per lifecycle / raw time per lifecycle
 LOOP_TARGET = 1.3  # engine step cost at loop 500 / at loop 1
@@ -76,7 +76,7 @@ RAW_LOOP_CAP = 200  # stop the raw loop here if it has not failed by then
 
 # -- the data a ticket is opened with and the forms people submit --------------------------------
 ACTORS = {"l1": ("lena", "l1"), "l2": ("otto", "l2"), "customer": ("alice", "customer")}
-INTAKE = {
+INTAKE: dict[str, Any] = {
     "subject": "VPN drops every few minutes",
     "description": "Since this morning the VPN client disconnects every five minutes or so.",
     "customer": "alice",

@@ -372,7 +372,7 @@ def _events() -> Select[Any]:
     return select(*_EVENT_COLUMNS)
 
 
-def _stream(session: Session, query: Select[Any], size: int = 2000) -> Iterator[Any]:
+def _stream(session: Session, query: Select[*tuple[Any, ...]], size: int = 2000) -> Iterator[Any]:
     """Rows through a server-side cursor where the database has one, ``size`` at a time."""
     yield from session.execute(query.execution_options(yield_per=size))
 

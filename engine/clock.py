@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as _spiff_timer
 
@@ -21,7 +21,7 @@ _current: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("tick
 
 def system_clock() -> datetime:
     """The real time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _EngineDatetime(datetime):

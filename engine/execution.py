@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -94,7 +94,7 @@ class Execution:
         """Fire every due timer (SpiffWorkflow fires strictly after the deadline); return their elements."""
         fired = []
         for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
+            definition: Any = getattr(task.task_spec, "event_definition", None)
             value = definition.details(task).value if hasattr(definition, "details") else None
             if isinstance(value, str) and datetime.fromisoformat(value) < self.now:
                 fired.append(task)

@@ -79,9 +79,7 @@ class ChainCheck:
             return
         self.count = expected
         intact = event_hash(row) == row.hash
-        if row.prev_hash != self._prev:
-            self._broken = (expected, row)
-        elif not intact:
+        if row.prev_hash != self._prev or not intact:
             self._broken = (expected, row)
         elif expected > self.head_seq:
             self._finding = Finding(expected, "inserted", f"event {expected} ({row.kind}) follows the ticket's "

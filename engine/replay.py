@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from SpiffWorkflow.task import Task
@@ -192,7 +192,7 @@ class Replayer:
         self.replayed_id: dict[str, str] = {}  # recorded task id -> replayed task id
         self.visited: dict[str, None] = {}
         self.execution: ReplayExecution | None = None
-        self.ticket = TicketRecord.unsaved(number, datetime.fromtimestamp(0, timezone.utc))
+        self.ticket = TicketRecord.unsaved(number, datetime.fromtimestamp(0, UTC))
 
     # -- running ------------------------------------------------------------------------------
     def run(self) -> ReplayOutcome:

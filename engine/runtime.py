@@ -205,7 +205,8 @@ class Runtime:
         with self.uow() as uow:
             store = TicketStore(uow.connection)
             if store.unit(intake.unit) is None:
-                raise InvalidInput("the ticket cannot be opened", [FieldError("/unit", f"unknown unit '{intake.unit}'")])
+                raise InvalidInput("the ticket cannot be opened",
+                                   [FieldError("/unit", f"unknown unit '{intake.unit}'")])
             definition_id = store.latest_definition_id(PROCESS_KEY)
             if definition_id is None:
                 raise NotFound("no process definition is deployed: run `ticketflow deploy bpmn/support_ticket.bpmn`")
@@ -281,7 +282,8 @@ class Runtime:
                 TASK.c.state == "ready", TASK.c.lane == filters.lane)))
         query = (select(*_LIST_COLUMNS, ProcessDefinition.version.label("definition_version"))
                  .join_from(TICKET, ProcessDefinition.__table__, ProcessDefinition.id == TICKET.c.definition_id)
-                 .where(*conditions).order_by(TICKET.c.opened_at.desc(), TICKET.c.id.desc()).limit(limit).offset(offset))
+                 .where(*conditions).order_by(TICKET.c.opened_at.desc(), TICKET.c.id.desc())
+                 .limit(limit).offset(offset))
         with self.uow(read_only=True) as uow:
             total = uow.connection.execute(select(func.count()).select_from(TICKET).where(*conditions)).scalar() or 0
             return [TicketView.of(row, row.definition_version, []) for row in uow.connection.execute(query)], total

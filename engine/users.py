@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from .access import ROLES, Actor
 from .clock import Clock, system_clock
 from .errors import Conflict, FieldError, InvalidInput, NotFound
-from .store.models import ApiToken, Unit, User
 from .store.driver import Driver
+from .store.models import ApiToken, Unit, User
 from .store.uow import UnitOfWork
 
 TOKEN_PREFIX = "tf_"

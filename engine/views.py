@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlalchemy import Row
-
     from .store.models import HistoryEvent
     from .store.tickets import TicketRecord, WorkItem
 
@@ -76,7 +74,8 @@ class TicketView:
     ready_tasks: list[TaskView] = field(default_factory=list)
 
     @classmethod
-    def of(cls, t: TicketRecord | Row[Any], definition_version: int, ready: list[WorkItem]) -> TicketView:
+    def of(cls, t: TicketRecord | Any, definition_version: int, ready: list[WorkItem]) -> TicketView:
+        """From a ticket record, or from a row that has the ticket's columns (a list page's)."""
         return cls(
             number=t.number or "", status=t.status, channel=t.channel, customer=t.customer, contact=t.contact,
             registered_by=t.registered_by, subject=t.subject, description=t.description, type=t.type,

@@ -20,12 +20,15 @@ from engine.store.models import KbArticle
 
 MAX_RESULTS = 5
 MAX_TERMS = 16
-_STOPWORDS = frozenset(
-    "a an and are as at be but by can cannot do does for from has have how i if in into is it its me my "
-    "no not of on or our please so that the their then there this to too was we were what when where which "
-    "who why will with you your after before again all also any because been being could did get got just "
-    "more most now only other over some such than very would should since while out up off new get".split()
-)
+_STOPWORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "cannot", "do", "does", "for", "from",
+    "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on",
+    "or", "our", "please", "so", "that", "the", "their", "then", "there", "this", "to", "too", "was", "we",
+    "were", "what", "when", "where", "which", "who", "why", "will", "with", "you", "your", "after", "before",
+    "again", "all", "also", "any", "because", "been", "being", "could", "did", "get", "got", "just", "more",
+    "most", "now", "only", "other", "over", "some", "such", "than", "very", "would", "should", "since",
+    "while", "out", "up", "off", "new",
+))
 
 
 def keywords(*texts: str) -> list[str]:
@@ -120,14 +123,21 @@ def article_fields(item: Any, index: int) -> dict[str, Any]:
     for key, limit in _LIMITS.items():
         if len(item.get(key, "")) > limit:
             raise ValueError(f"article {index}: '{key}' is longer than {limit} characters")
-    review_by = item.get("review_by")
-    if review_by is not None and not isinstance(review_by, str):
-        raise ValueError(f"article {index}: review_by must be an ISO 8601 date-time string")
-    try:
-        review = datetime.fromisoformat(review_by) if review_by else None
-    except (TypeError, ValueError):
-        raise ValueError(f"article {index}: review_by must be an ISO 8601 date-time") from None
-    if review is not None and review.tzinfo is None:
-        raise ValueError(f"article {index}: review_by needs a timezone offset")
+    review = _review_date(item.get("review_by"), index)
     return {"slug": item["slug"].strip(), "title": item["title"].strip(), "body": item["body"],
             "keywords": item.get("keywords", ""), "published": item.get("published", False), "review_by": review}
+
+
+def _review_date(value: Any, index: int) -> datetime | None:
+    """An article's review date: an ISO 8601 date-time with its offset, or nothing."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"article {index}: review_by must be an ISO 8601 date-time string")
+    try:
+        review = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"article {index}: review_by must be an ISO 8601 date-time") from None
+    if review.tzinfo is None:
+        raise ValueError(f"article {index}: review_by needs a timezone offset")
+    return review

@@ -115,7 +115,7 @@ def open_ticket() -> tuple[Response, int, dict[str, str]]:
             problems.append(FieldError("/customer", "a customer opens tickets for themself"))
         if body.get("channel", "portal") != "portal":
             problems.append(FieldError("/channel", "a customer opens tickets through the portal"))
-        customer, channel = user.name, "portal"
+        customer, channel = user.name, "portal"  # type: str | None, str | None
     else:
         customer, channel = body.get("customer"), body.get("channel")
         if channel not in CHANNELS or channel == "portal":

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ FIX = {"fix_details": "Added the index and a migration; query time dropped from 
 
 
 def run_demo(config: EngineConfig, out: Callable[[str], None] = print) -> None:
-    clock = FakeClock(datetime.now(timezone.utc).replace(microsecond=0))
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     runtime = make_runtime(config, clock)
     version, created = deploy_file(runtime)
     out(f"Process definition support_ticket v{version} {'deployed' if created else 'already deployed'}.")

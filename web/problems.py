@@ -7,11 +7,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import (Conflict, DefinitionRejected, FieldError, Forbidden, InvalidInput, NotFound,
-                           SandboxViolation, StepFailed, TicketflowError)
+from engine.errors import (
+    Conflict,
+    DefinitionRejected,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    SandboxViolation,
+    StepFailed,
+    TicketflowError,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://ticketflow.example/problems/"  # a namespace for the type URIs, not fetched
@@ -49,38 +58,42 @@ def _is_api() -> bool:
 
 def install(app: Flask) -> None:
     """Register the handlers; pages (HTML) keep Flask's own error pages via ``html_error``."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(TicketflowError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        return problem(exc.status, exc.title, exc.detail, headers=exc.headers)
 
-    @app.errorhandler(TicketflowError)
-    def _domain_error(exc: TicketflowError) -> Response | tuple[str, int]:
-        status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 400)
-        if not _is_api():
-            return app.html_error(status, exc.title, exc.detail)  # type: ignore[attr-defined]
-        if isinstance(exc, InvalidInput):
-            return problem(status, exc.title, exc.detail, exc.errors)
-        if isinstance(exc, DefinitionRejected):
-            return problem(status, exc.title, exc.detail, [FieldError("", p) for p in exc.problems])
-        return problem(status, exc.title, exc.detail)
+def _api_error(exc: ApiError) -> Response:
+    return problem(exc.status, exc.title, exc.detail, headers=exc.headers)
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
-        status = exc.code or 500
-        title = exc.name
-        detail = exc.description or title
-        if status == 413:
-            detail = f"the request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes"
-        if not _is_api():
-            return app.html_error(status, title, detail)  # type: ignore[attr-defined]
-        headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
-        return problem(status, title, detail, headers=headers)
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response | tuple[str, int]:
-        # Logged in full for operators; the caller gets no stack trace, only a reference to quote.
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        if not _is_api():
-            return app.html_error(500, "Internal error", "Something went wrong on our side.")  # type: ignore
-        return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+def _domain_error(exc: TicketflowError) -> Response | tuple[str, int]:
+    status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 400)
+    if not _is_api():
+        return current_app.html_error(status, exc.title, exc.detail)  # type: ignore[attr-defined,no-any-return]
+    if isinstance(exc, InvalidInput):
+        return problem(status, exc.title, exc.detail, exc.errors)
+    if isinstance(exc, DefinitionRejected):
+        return problem(status, exc.title, exc.detail, [FieldError("", p) for p in exc.problems])
+    return problem(status, exc.title, exc.detail)
+
+
+def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
+    status = exc.code or 500
+    title = exc.name
+    detail = exc.description or title
+    if status == 413:
+        detail = f"the request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes"
+    if not _is_api():
+        return current_app.html_error(status, title, detail)  # type: ignore[attr-defined,no-any-return]
+    allowed = getattr(exc, "valid_methods", None)  # a 405's
+    return problem(status, title, detail, headers={"Allow": ", ".join(allowed)} if allowed else None)
+
+
+def _unexpected(exc: Exception) -> Response | tuple[str, int]:
+    # Logged in full for operators; the caller gets no stack trace, only a reference to quote.
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if not _is_api():
+        return current_app.html_error(500, "Internal error", "Something went wrong on our side.")  # type: ignore
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged")

@@ -3,8 +3,8 @@
 Revision ID: 0002
 """
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 from engine.store.models import UtcDateTime
 
 revision = "0002"

@@ -68,8 +68,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply the Alembic migrations to the database at ``url``."""
-    from alembic import command
     from alembic.config import Config
+
+    from alembic import command
 
     config = Config()
     config.set_main_option("script_location", str(REPO_ROOT / "alembic"))

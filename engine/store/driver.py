@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
+
 
 def _sqlite_time_in(value: datetime | None) -> str | None:
     if value is None:
@@ -28,11 +29,11 @@ def _sqlite_time_in(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         raise ValueError("naive datetime given; ticketflow stores aware UTC times only")
     # isoformat is C-fast and gives SQLAlchemy's SQLite format: "YYYY-MM-DD HH:MM:SS.ffffff"
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_time_out(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _postgres_time_in(value: datetime | None) -> datetime | None:
@@ -42,7 +43,7 @@ def _postgres_time_in(value: datetime | None) -> datetime | None:
 
 
 def _postgres_time_out(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(timezone.utc)
+    return None if value is None else value.astimezone(UTC)
 
 
 def _json_in(value: Any) -> str:
@@ -73,7 +74,9 @@ class Driver:
         else:
             self.time_in, self.time_out, self.json_out = _sqlite_time_in, _sqlite_time_out, _sqlite_json_out
         self.json_in = _json_in
-        self._dbapi = connection.connection.driver_connection
+        dbapi = connection.connection.driver_connection
+        assert dbapi is not None, "the connection is closed"
+        self._dbapi = dbapi
         self._sql: dict[str, str] = {}
 
     def _text(self, sql: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -24,6 +24,7 @@ from .models import HumanTask, Ticket
 if TYPE_CHECKING:
     from ..history import NewEvent
 
+_EPOCH = datetime.fromtimestamp(0, UTC)  # never used: history_event.at is NOT NULL
 TICKET = Ticket.__table__  # for the read-side queries built with SQLAlchemy Core
 TASK = HumanTask.__table__
 
@@ -164,14 +165,15 @@ class TicketStore:
     # -- rows in and out ----------------------------------------------------------------------
     def _ticket(self, values: Sequence[Any]) -> TicketRecord:
         time_out, json_out = self.sql.time_out, self.sql.json_out
-        return TicketRecord(*(
-            time_out(v) if name in _TICKET_TIMES else json_out(v) if name in _TICKET_JSON else v
-            for name, v in zip(_TICKET_FIELDS, values, strict=True)))
+        columns: list[Any] = [time_out(v) if name in _TICKET_TIMES else json_out(v) if name in _TICKET_JSON else v
+                              for name, v in zip(_TICKET_FIELDS, values, strict=True)]
+        return TicketRecord(*columns)
 
     def _task(self, values: Sequence[Any]) -> WorkItem:
         time_out = self.sql.time_out
-        return WorkItem(*(time_out(v) if name in _TASK_TIMES else v
-                          for name, v in zip(_TASK_FIELDS, values, strict=True)))
+        columns: list[Any] = [time_out(v) if name in _TASK_TIMES else v
+                              for name, v in zip(_TASK_FIELDS, values, strict=True)]
+        return WorkItem(*columns)
 
     def _task_params(self, item: WorkItem) -> tuple[Any, ...]:
         time_in = self.sql.time_in
@@ -202,15 +204,16 @@ class TicketStore:
     def events(self, ticket_id: int) -> list[EventView]:
         """The ticket's history, in order."""
         time_out, json_out = self.sql.time_out, self.sql.json_out
-        return [EventView(seq, time_out(at), actor, kind, element_id, element_name, lane, task_id, json_out(data),
-                          digest)
+        return [EventView(seq, time_out(at) or _EPOCH, actor, kind, element_id, element_name, lane, task_id,
+                          json_out(data), digest)
                 for seq, at, actor, kind, element_id, element_name, lane, task_id, data, digest
                 in self.sql.execute(_SQL_EVENTS, (ticket_id,)).fetchall()]
 
     def worklist(self, lanes: Sequence[str] | None, assignee: str | None, unassigned: bool, customer: str | None,
                  limit: int, offset: int) -> list[tuple[WorkItem, str]]:
         """Ready tasks with their ticket numbers, oldest first; every inbox asks this."""
-        where, params = ["h.state = 'ready'"], []
+        where: list[str] = ["h.state = 'ready'"]
+        params: list[Any] = []
         if lanes is not None:
             where.append(f"h.lane IN ({_marks(len(lanes))})" if lanes else "1 = 0")
             params += lanes

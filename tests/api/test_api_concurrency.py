@@ -25,7 +25,7 @@ def race(apis: list[Api], task_id: str, start: threading.Barrier | None) -> list
         results.append((response.status_code, response.json))
 
     threads = [threading.Thread(target=submit, args=(api, user, impact))
-               for api, user, impact in zip(apis, ("lena", "root"), ("high", "low"))]
+               for api, user, impact in zip(apis, ("lena", "root"), ("high", "low"), strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -78,7 +78,8 @@ def test_unknown_ticket_and_task_are_404(api: Api) -> None:
 
 
 def test_wrong_method_is_405_with_allow(api: Api) -> None:
-    response = api.as_("lena").client.delete("/api/v1/tickets", headers={"Authorization": f"Bearer {api.tokens['lena']}"})
+    response = api.as_("lena").client.delete("/api/v1/tickets",
+                                             headers={"Authorization": f"Bearer {api.tokens['lena']}"})
     problem(response, 405)
     assert "GET" in response.headers["Allow"]
 

@@ -5,8 +5,17 @@ from datetime import timedelta
 
 from engine.clock import FakeClock
 from tests.api.conftest import Api, complete, current_task, open_ticket
-from tests.conftest import (ASSESS_ESCALATE, ASSESS_RESOLVE, CLASSIFY, ESCALATE, FIX, INVESTIGATE, PERSISTS,
-                            RESOLVED, SOLUTION)
+from tests.conftest import (
+    ASSESS_ESCALATE,
+    ASSESS_RESOLVE,
+    CLASSIFY,
+    ESCALATE,
+    FIX,
+    INVESTIGATE,
+    PERSISTS,
+    RESOLVED,
+    SOLUTION,
+)
 
 
 def escalate_and_fix(api: Api, number: str) -> None:

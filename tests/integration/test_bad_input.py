@@ -10,7 +10,16 @@ from engine.clock import FakeClock
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceFailed
 from engine.runtime import Runtime
 from tests.conftest import (
-    ASSESS_RESOLVE, CLASSIFY, CUSTOMER, FIX, L1, L2, RESOLVED, SOLUTION, complete_current, intake,
+    ASSESS_RESOLVE,
+    CLASSIFY,
+    CUSTOMER,
+    FIX,
+    L1,
+    L2,
+    RESOLVED,
+    SOLUTION,
+    complete_current,
+    intake,
 )
 from tests.integration.helpers import escalate_to_validation, kinds, outbox_count, runtime_with, ticket_row
 

@@ -11,8 +11,19 @@ from engine.clock import FakeClock
 from engine.runtime import Runtime
 from engine.store.models import Ticket
 from tests.conftest import (
-    ASSESS_ESCALATE, CLASSIFY, CUSTOMER, ESCALATE, FIX, INVESTIGATE, L1, L2, PERSISTS, RESOLVED, SOLUTION,
-    complete_current, intake,
+    ASSESS_ESCALATE,
+    CLASSIFY,
+    CUSTOMER,
+    ESCALATE,
+    FIX,
+    INVESTIGATE,
+    L1,
+    L2,
+    PERSISTS,
+    RESOLVED,
+    SOLUTION,
+    complete_current,
+    intake,
 )
 from tests.integration.helpers import ticket_row
 

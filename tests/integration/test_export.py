@@ -5,9 +5,10 @@ import csv
 import io
 import json
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from engine.audit import EXPORT_FIELDS, AuditService
 from engine.clock import FakeClock
 from engine.errors import InvalidInput
@@ -109,7 +110,7 @@ def test_exporting_ten_times_the_events_takes_no_more_memory(runtime: Runtime, f
     large_count = small_count * 10
     bulk_events(runtime, large_count)
     audit = AuditService(runtime)
-    base = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 4, 1, tzinfo=UTC)
     small, small_lines = peak_bytes_exporting(audit, base, base + timedelta(seconds=small_count), fmt)
     large, large_lines = peak_bytes_exporting(audit, base, base + timedelta(seconds=large_count), fmt)
     header = 1 if fmt == "csv" else 0

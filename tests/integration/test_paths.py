@@ -4,7 +4,17 @@ from __future__ import annotations
 from engine.clock import FakeClock
 from engine.runtime import Runtime
 from tests.conftest import (
-    ASSESS_RESOLVE, CLASSIFY, CUSTOMER, FIX, INVESTIGATE, L1, L2, PERSISTS, RESOLVED, SOLUTION, complete_current,
+    ASSESS_RESOLVE,
+    CLASSIFY,
+    CUSTOMER,
+    FIX,
+    INVESTIGATE,
+    L1,
+    L2,
+    PERSISTS,
+    RESOLVED,
+    SOLUTION,
+    complete_current,
     intake,
 )
 from tests.integration.helpers import escalate_to_validation, kinds, outbox_purposes, ticket_row

@@ -56,7 +56,7 @@ def test_two_agents_completing_the_same_task_at_once_one_wins_one_conflicts(
         except Conflict as exc:
             outcomes.append(exc)
 
-    threads = [threading.Thread(target=complete, args=(a, i)) for a, i in zip(agents, ("high", "low"))]
+    threads = [threading.Thread(target=complete, args=(a, i)) for a, i in zip(agents, ("high", "low"), strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -83,7 +83,7 @@ def test_two_agents_claiming_the_same_task_at_once_one_gets_it(postgres_url: str
         except Conflict as exc:
             outcomes.append(exc)
 
-    threads = [threading.Thread(target=claim, args=(a, n)) for a, n in zip(agents, ("lena", "lars"))]
+    threads = [threading.Thread(target=claim, args=(a, n)) for a, n in zip(agents, ("lena", "lars"), strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -12,7 +12,17 @@ from engine.access import Actor
 from engine.audit import AuditService
 from engine.runtime import Runtime
 from tests.conftest import (
-    CUSTOMER, FIX, INVESTIGATE, L1, L2, PERSISTS, RESOLVED, SOLUTION, START, complete_current, intake,
+    CUSTOMER,
+    FIX,
+    INVESTIGATE,
+    L1,
+    L2,
+    PERSISTS,
+    RESOLVED,
+    SOLUTION,
+    START,
+    complete_current,
+    intake,
 )
 from tests.integration.helpers import escalate_to_validation, history_rows, ticket_row
 from web.composition import deploy_file

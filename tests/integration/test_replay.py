@@ -14,11 +14,28 @@ from engine.errors import InvalidInput, NotFound
 from engine.runtime import Runtime
 from engine.store.models import HistoryEvent, OutboxMessage
 from tests.conftest import (
-    ASSESS_RESOLVE, CLASSIFY, CUSTOMER, FIX, INVESTIGATE, L1, L2, OWNER, PERSISTS, RESOLVED, SOLUTION,
-    complete_current, intake,
+    ASSESS_RESOLVE,
+    CLASSIFY,
+    CUSTOMER,
+    FIX,
+    INVESTIGATE,
+    L1,
+    L2,
+    OWNER,
+    PERSISTS,
+    RESOLVED,
+    SOLUTION,
+    complete_current,
+    intake,
 )
 from tests.integration.helpers import (
-    escalate_to_validation, history_rows, kinds, rehash, runtime_with, tamper, ticket_row,
+    escalate_to_validation,
+    history_rows,
+    kinds,
+    rehash,
+    runtime_with,
+    tamper,
+    ticket_row,
 )
 from web.composition import BUNDLED_DIAGRAM, deploy_file
 

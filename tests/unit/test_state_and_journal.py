@@ -4,7 +4,7 @@ is only ever handed out for the ticket version it belongs to."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +19,7 @@ from engine.history import GENESIS, Journal, Where, chain_hash
 from engine.workflow_cache import WorkflowCache
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "bpmn" / "support_ticket.bpmn"
-AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
