@@ -47,7 +47,9 @@ class Execution:
         # The worklist rows that are ready now are exactly the workflow's ready user tasks: every
         # step that changes one also syncs the other, in the same transaction.
         self._listed = {str(t.id) for t in self.ready_user_tasks()}
-        self._completed: set[str] = set()
+        self._completed: set[str] = set()  # user tasks this use case completed (their rows say so already)
+        self._added: list[WorkItem] = []  # worklist rows the last settle inserted
+        self._carried_over: list[str] = []  # ready before and after it
 
     # -- what the engine is waiting for -------------------------------------------------------
     def ready_user_tasks(self) -> list[Task]:
