@@ -3,7 +3,7 @@ PostgreSQL; and the migrated schema is the schema the models describe."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -21,7 +21,7 @@ from tests.integration.helpers import escalate_to_validation
 from web.composition import deploy_file
 
 # With microseconds and not on a whole second: every timestamp must survive both ways exactly.
-ODD_MOMENT = datetime(2026, 3, 2, 9, 0, 7, 654321, tzinfo=timezone.utc)
+ODD_MOMENT = datetime(2026, 3, 2, 9, 0, 7, 654321, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
