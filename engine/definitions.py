@@ -47,6 +47,7 @@ class Definition:
     elements: Mapping[str, Element]
     flow_names: Mapping[tuple[str, str], str]
     schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    ui_schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def compactable(self) -> bool:
@@ -59,7 +60,7 @@ class Definition:
 
     def ui_schema(self, element_id: str) -> dict[str, Any]:
         ui = self.elements[element_id].ui_form
-        return json.loads(self.forms[ui]) if ui else {}
+        return self.ui_schemas[ui] if ui else {}
 
 
 def content_hash(bpmn: bytes, forms: Mapping[str, bytes]) -> str:
@@ -148,6 +149,7 @@ class DefinitionLoader:
             subprocess_specs = parser.get_subprocess_specs(process_ids[0])
         except ValidationException as exc:
             raise DefinitionRejected([f"SpiffWorkflow: {exc}"]) from None
+        elements = _elements(tree)
         return Definition(
             sha256=content_hash(bpmn, forms),
             process_id=process_ids[0],
@@ -155,9 +157,10 @@ class DefinitionLoader:
             forms=dict(forms),
             spec=spec,
             subprocess_specs=subprocess_specs,
-            elements=_elements(tree),
+            elements=elements,
             flow_names=_flow_names(tree),
             schemas={name: json.loads(body) for name, body in forms.items() if name.endswith(".schema.json")},
+            ui_schemas=_ui_schemas(elements, forms),
         )
 
 
@@ -180,6 +183,12 @@ def _elements(tree: etree._ElementTree) -> dict[str, Element]:
             ui_form=props.get("formUiSchemaFilename"),
         )
     return elements
+
+
+def _ui_schemas(elements: Mapping[str, Element], forms: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
+    """Each UI schema a user task names, parsed once (the task page asks for it on every view)."""
+    named = {e.ui_form for e in elements.values() if e.ui_form and e.ui_form in forms}
+    return {name: json.loads(forms[name]) for name in named}
 
 
 def _flow_names(tree: etree._ElementTree) -> dict[tuple[str, str], str]:
