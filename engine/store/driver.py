@@ -96,6 +96,3 @@ class Driver:
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         return self.execute(sql, params).fetchone()  # type: ignore[no-any-return]
-
-    def placeholders(self, count: int) -> str:
-        return ", ".join("?" * count)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection
 
@@ -24,7 +24,6 @@ from .models import HumanTask, Ticket
 if TYPE_CHECKING:
     from ..history import NewEvent
 
-_EPOCH = datetime.fromtimestamp(0, UTC)  # never used: history_event.at is NOT NULL
 TICKET = Ticket.__table__  # for the read-side queries built with SQLAlchemy Core
 TASK = HumanTask.__table__
 
@@ -132,8 +131,8 @@ _SQL_TICKET_BY_NUMBER = f"SELECT {_TICKET_COLUMNS} FROM ticket WHERE number = ?"
 _INSERTED = [name for name in _TICKET_FIELDS if name != "id"]
 _SQL_INSERT_TICKET = (f"INSERT INTO ticket ({_columns(_INSERTED)}) VALUES ({_marks(len(_INSERTED))}) "
                       "RETURNING id")
-_SQL_SAVE_TICKET = (f"UPDATE ticket SET {', '.join(f'{chr(34)}{n}{chr(34)} = ?' for n in _MUTABLE)}, version = ? "
-                    "WHERE id = ? AND version = ?")
+_SQL_SAVE_TICKET = (f"UPDATE ticket SET {', '.join(f'{column} = ?' for column in _columns(_MUTABLE).split(', '))}, "
+                    "version = ? WHERE id = ? AND version = ?")
 _SQL_READY_TASKS = (f"SELECT {_TASK_COLUMNS} FROM human_task WHERE ticket_id = ? AND state = 'ready' "
                     "ORDER BY created_at, id")
 _SQL_INSERT_TASK = f"INSERT INTO human_task ({_TASK_COLUMNS}) VALUES ({_marks(len(_TASK_FIELDS))})"
@@ -202,9 +201,9 @@ class TicketStore:
         return [self._task(row) for row in self.sql.execute(_SQL_READY_TASKS, (ticket_id,)).fetchall()]
 
     def events(self, ticket_id: int) -> list[EventView]:
-        """The ticket's history, in order."""
+        """The ticket's history, in order (``at`` is NOT NULL)."""
         time_out, json_out = self.sql.time_out, self.sql.json_out
-        return [EventView(seq, time_out(at) or _EPOCH, actor, kind, element_id, element_name, lane, task_id,
+        return [EventView(seq, cast(datetime, time_out(at)), actor, kind, element_id, element_name, lane, task_id,
                           json_out(data), digest)
                 for seq, at, actor, kind, element_id, element_name, lane, task_id, data, digest
                 in self.sql.execute(_SQL_EVENTS, (ticket_id,)).fetchall()]
