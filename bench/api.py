@@ -83,7 +83,7 @@ from bench.engine import (  # noqa: E402
 HTTP_TARGET = 6.0  # HTTP time per lifecycle / raw time per lifecycle
 COMPLETE_P50_TARGET_MS = 11.0
 
-ROUNDS = 11  # alternating rounds of raw, in-process and gunicorn lifecycles
+ROUNDS = 15  # alternating rounds of the raw floor and every HTTP driver
 HTTP_WARMUP, HTTP_PER_ROUND = 5, 10
 GUNICORN_THREADS = 2
 STARTUP_TIMEOUT = 30.0  # seconds for gunicorn to answer /healthz
