@@ -25,6 +25,8 @@ from .views import EventView, TaskView, TicketView
 from .workflow_cache import WorkflowCache
 
 CHANNELS = ("portal", "email", "phone", "chat", "api")
+AGENT_CHANNELS = tuple(channel for channel in CHANNELS if channel != "portal")  # the portal is the customer's own
+AGENT_CHANNEL_RULE = "an agent registers a request that came in by one of: " + ", ".join(AGENT_CHANNELS)
 PROCESS_KEY = "support_ticket"
 
 
@@ -193,6 +195,9 @@ class Runtime:
             raise Forbidden("a customer opens tickets for themself through the portal")
         if actor.role not in ("customer", "l1", "admin"):
             raise Forbidden(f"role '{actor.role}' does not open tickets")
+        if actor.role != "customer" and intake.channel not in AGENT_CHANNELS:
+            # The procedure starts in the support channel: what came in elsewhere is registered by an agent.
+            raise InvalidInput("the ticket cannot be opened", [FieldError("/channel", AGENT_CHANNEL_RULE)])
         try:
             return self._open(intake, actor, run_steps=True)
         except (StepFailed, SandboxViolation) as failure:

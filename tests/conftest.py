@@ -95,9 +95,10 @@ def postgres_url() -> Iterator[str]:
 
 
 def intake(customer: str = "alice", subject: str = "Cannot log in after password reset",
-           description: str = "The login page says 'invalid token' since I reset my password.") -> TicketIntake:
+           description: str = "The login page says 'invalid token' since I reset my password.",
+           channel: str = "portal") -> TicketIntake:
     return TicketIntake(subject=subject, description=description, customer=customer,
-                        contact={"email": f"{customer}@example.com"})
+                        contact={"email": f"{customer}@example.com"}, channel=channel)
 
 
 CLASSIFY = {"type": "incident", "impact": "high", "urgency": "medium"}

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from engine.errors import FieldError, InvalidInput
-from engine.runtime import CHANNELS, Runtime, TicketFilter, TicketIntake
+from engine.runtime import AGENT_CHANNEL_RULE, AGENT_CHANNELS, Runtime, TicketFilter, TicketIntake
 
 from . import knowledge
 from .auth import authenticate_api, current_actor, current_user, roles
@@ -118,9 +118,8 @@ def open_ticket() -> tuple[Response, int, dict[str, str]]:
         customer, channel = user.name, "portal"  # type: str | None, str | None
     else:
         customer, channel = body.get("customer"), body.get("channel")
-        if channel not in CHANNELS or channel == "portal":
-            problems.append(FieldError("/channel", "an agent registers a request that came in by one of: "
-                                       + ", ".join(c for c in CHANNELS if c != "portal")))
+        if channel not in AGENT_CHANNELS:
+            problems.append(FieldError("/channel", AGENT_CHANNEL_RULE))
     unit = body.get("unit", user.unit or "general")
     if not isinstance(unit, str):
         problems.append(FieldError("/unit", "unit must be a string"))

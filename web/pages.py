@@ -7,6 +7,7 @@ the session's CSRF token; no page needs JavaScript.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from engine.access import Actor
 from engine.errors import FieldError, Forbidden, InvalidInput
-from engine.runtime import Runtime, TaskDetail, TicketIntake
+from engine.runtime import AGENT_CHANNELS, Runtime, TaskDetail, TicketIntake
 from engine.users import UserView
 
 from .auth import check_csrf, csrf_token, load_page_user, sign_in, sign_out
@@ -45,6 +46,32 @@ NEW_TICKET_FIELDS = [
           False, max_length=300),
     Field("phone", "Contact phone", "", "text", False, max_length=300),
 ]
+# An agent registers what came in outside the portal (a call, a chat, an email) before the process can start.
+REGISTER_FIELDS = [
+    Field("customer", "Customer", "The customer's user name; the ticket is theirs to follow and confirm.", "text",
+          True, max_length=200),
+    Field("channel", "Came in by", "", "select", True, tuple((c, c.capitalize()) for c in AGENT_CHANNELS)),
+    Field("subject", "Subject", "A short summary of the problem.", "text", True, max_length=300),
+    Field("description", "Description", "What the customer reported, in their words where possible.", "textarea",
+          True, max_length=20000),
+    Field("email", "Contact email", "Where we write to the customer (an email or a phone number is needed).",
+          "text", False, max_length=300),
+    Field("phone", "Contact phone", "", "text", False, max_length=300),
+]
+
+
+@dataclass(frozen=True)
+class TicketForm:
+    """A page that opens a ticket: the customer's own, or an agent's registration of a request."""
+
+    heading: str
+    action: str  # endpoint
+    button: str
+    fields: list[Field]
+
+
+OPEN = TicketForm("Open a ticket", "pages.new_ticket_submit", "Open ticket", NEW_TICKET_FIELDS)
+REGISTER = TicketForm("Register a request", "pages.register_submit", "Register ticket", REGISTER_FIELDS)
 
 
 def runtime() -> Runtime:
@@ -283,8 +310,7 @@ def my_tickets() -> str | Response:
 @signed_in
 def new_ticket_form() -> str:
     customer_only()
-    return render_template("new_ticket.html", fields=NEW_TICKET_FIELDS, values={"email": me().email or ""},
-                           errors={}, general=[])
+    return render_ticket_form(OPEN, {"email": me().email or ""})
 
 
 @pages.post("/tickets/new")
@@ -292,24 +318,56 @@ def new_ticket_form() -> str:
 def new_ticket_submit() -> tuple[str, int] | Response:
     customer_only()
     user = me()
+    return open_from_form(OPEN, user.name, "portal", user.unit or "general",
+                          "Ticket {number} is open. We will answer you soon.")
+
+
+@pages.get("/tickets/register")
+@signed_in
+def register_form() -> str:
+    agents_only()
+    return render_ticket_form(REGISTER, {"channel": "phone"})
+
+
+@pages.post("/tickets/register")
+@signed_in
+def register_submit() -> tuple[str, int] | Response:
+    agents_only()
+    form = request.form
+    return open_from_form(REGISTER, form.get("customer", "").strip(), form.get("channel", ""),
+                          me().unit or "general", "Ticket {number} is registered and with L1 for triage.")
+
+
+def render_ticket_form(page: TicketForm, values: dict[str, str], errors: dict[str, list[str]] | None = None,
+                       general: list[str] | None = None) -> str:
+    return render_template("new_ticket.html", page=page, fields=page.fields, values=values, errors=errors or {},
+                           general=general or [])
+
+
+def open_from_form(page: TicketForm, customer: str, channel: str, unit: str, done: str) -> tuple[str, int] | Response:
+    """Open the ticket the form describes, or show the form again with each error beside its field."""
     form = {name: request.form.get(name, "").replace("\r\n", "\n").strip() for name in
             ("subject", "description", "email", "phone")}
     contact = {kind: form[kind] for kind in ("email", "phone") if form[kind]}
-    intake = TicketIntake(subject=form["subject"], description=form["description"], customer=user.name,
-                          contact=contact, channel="portal", unit=user.unit or "general")
+    intake = TicketIntake(subject=form["subject"], description=form["description"], customer=customer,
+                          contact=contact, channel=channel, unit=unit)
     try:
-        ticket = runtime().open_ticket(intake, user.actor)
+        ticket = runtime().open_ticket(intake, me().actor)
     except InvalidInput as exc:
-        placed, general = errors_by_field([f.name for f in NEW_TICKET_FIELDS] + ["contact"], exc.errors)
+        placed, general = errors_by_field([f.name for f in page.fields] + ["contact"], exc.errors)
         if "contact" in placed:
             placed["email"] = placed.pop("contact")
-        values = submitted_values(NEW_TICKET_FIELDS, request.form)
-        return render_template("new_ticket.html", fields=NEW_TICKET_FIELDS, values=values, errors=placed,
-                               general=general), 422
-    flash(f"Ticket {ticket.number} is open. We will answer you soon.")
+        values = submitted_values(page.fields, request.form)
+        return render_ticket_form(page, values, placed, general), 422
+    flash(done.format(number=ticket.number))
     return redirect(url_for("pages.ticket_page", number=ticket.number))
 
 
 def customer_only() -> None:
     if me().role != "customer":
         raise Forbidden("this page opens a ticket for yourself as a customer")
+
+
+def agents_only() -> None:
+    if me().role not in ("l1", "admin"):
+        raise Forbidden("L1 agents register requests that came in outside the portal")

@@ -340,10 +340,46 @@ def test_user_content_is_rendered_as_text_everywhere(visit: Any, runtime: Runtim
     assert XSS not in echoed and "must be one of" in echoed
 
 
+def test_l1_registers_a_phoned_in_request_with_errors_shown_in_place(visit: Any, runtime: Runtime) -> None:
+    lena = visit("lena")
+    inbox = Page.of(lena.get("/inbox").text)
+    assert "/tickets/register" in inbox.links
+    form = Page.of(lena.get("/tickets/register").text)
+    assert form.options["channel"] == ["", "email", "phone", "chat", "api"]  # never the customer's own portal
+    refused = Page.of(lena.post("/tickets/register", {"customer": "", "channel": "phone", "subject": "Printer",
+                                                      "description": XSS + " it jams", "email": "", "phone": ""},
+                                status=422).text)
+    assert "customer must be named" in field_errors(refused, "customer")
+    assert "email or a phone" in field_errors(refused, "email")
+    assert refused.text_of["f-description"].strip() == XSS + " it jams"
+    forged = Page.of(lena.post("/tickets/register", {"customer": "bob", "channel": "portal", "subject": "Printer",
+                                                     "description": "It jams on every page.", "phone": "123"},
+                               status=422).text)
+    assert "came in by one of: email, phone, chat, api" in field_errors(forged, "channel")
+    created = lena.post("/tickets/register", {"customer": "bob", "channel": "phone", "subject": "Printer jams",
+                                              "description": "Bob called: the office printer jams on every page.",
+                                              "email": "", "phone": "+49 30 555"})
+    number = created.location.rsplit("/", 1)[1]
+    view = runtime.get_ticket(number)
+    assert (view.customer, view.channel, view.registered_by, view.contact) == ("bob", "phone", "lena",
+                                                                             {"phone": "+49 30 555"})
+    assert view.ready_tasks[0].element_id == "classify_ticket"
+    assert f"Ticket {number} is registered" in lena.get(created.location).text
+    assert f"/tickets/{number}" in Page.of(visit("bob").get("/my").text).links  # now the customer's to follow
+
+
+def test_only_l1_and_admins_register_requests(visit: Any) -> None:
+    for name in ("alice", "otto", "ada"):
+        visit(name).get("/tickets/register", 403)
+    assert "/tickets/register" not in Page.of(visit("otto").get("/inbox").text).links
+    visit("root").get("/tickets/register")
+
+
 def test_customers_see_only_their_own_tickets_and_tasks(visit: Any, runtime: Runtime) -> None:
     import_kb_file(runtime, DEMO_KB)
     mine = open_ticket(runtime)
-    theirs = runtime.open_ticket(intake(customer="bob", subject="Export is garbled in Excel"), L1).number
+    theirs = runtime.open_ticket(intake(customer="bob", subject="Export is garbled in Excel", channel="phone"),
+                                 L1).number
     task = ready_task(runtime, theirs)
     alice, bob = visit("alice"), visit("bob")
     listing = Page.of(alice.get("/my").text)

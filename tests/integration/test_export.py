@@ -20,7 +20,7 @@ from tests.integration.helpers import ticket_row
 def two_tickets_over_three_hours(runtime: Runtime, clock: FakeClock) -> tuple[str, str]:
     first = runtime.open_ticket(intake(), CUSTOMER).number
     clock.advance(hours=1)
-    second = runtime.open_ticket(intake(customer="bob"), L1).number
+    second = runtime.open_ticket(intake(customer="bob", channel="phone"), L1).number
     clock.advance(hours=1)
     complete_current(runtime, first, L1, CLASSIFY)
     return first, second
