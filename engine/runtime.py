@@ -21,7 +21,7 @@ from .services import ServiceRegistry
 from .store.models import ProcessDefinition
 from .store.tickets import TASK, TICKET, TicketRecord, TicketStore, WorkItem
 from .store.uow import UnitOfWork
-from .views import EventView, TaskView, TicketView
+from .views import EventView, TaskView, TicketView, customer_trail
 from .workflow_cache import WorkflowCache
 
 CHANNELS = ("portal", "email", "phone", "chat", "api")
@@ -264,7 +264,8 @@ class Runtime:
             store = TicketStore(uow.connection)
             ticket = self._readable(store.ticket_by_number(number), number, actor)
             info, _ = self.definition_of(uow.connection, ticket.definition_id)
-            return TicketView.of(ticket, info.version, store.ready_tasks(ticket.id)), store.events(ticket.id)
+            trail = self._trail_for(actor, ticket, store.events(ticket.id))
+            return TicketView.of(ticket, info.version, store.ready_tasks(ticket.id)), trail
 
     def list_tickets(self, actor: Actor, filters: TicketFilter = TicketFilter(), limit: int = 50,
                      offset: int = 0) -> tuple[list[TicketView], int]:
@@ -306,7 +307,16 @@ class Runtime:
     def ticket_history(self, number: str, actor: Actor | None = None) -> list[EventView]:
         with self.uow(read_only=True) as uow:
             store = TicketStore(uow.connection)
-            return store.events(self._readable(store.ticket_by_number(number), number, actor).id)
+            ticket = self._readable(store.ticket_by_number(number), number, actor)
+            return self._trail_for(actor, ticket, store.events(ticket.id))
+
+    def _trail_for(self, reader: Actor | None, ticket: TicketRecord, events: list[EventView]) -> list[EventView]:
+        """Agents, auditors and admins read every event; a customer reads the trail without L1's and L2's
+        work notes (troubleshooting, root cause, service results): those are internal."""
+        if reader is None or reader.role != "customer":
+            return events
+        customer_lanes = {lane for lane, role in self.lane_roles.items() if role == "customer"}
+        return customer_trail(events, customer_lanes, {ticket.customer, ticket.contact.get("email")})
 
     def ticket_data(self, number: str) -> dict[str, Any]:
         """The process data of a ticket as its next step sees it."""

@@ -1,7 +1,7 @@
 """Read models returned by the use cases: plain data, safe to use after the transaction."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -85,3 +85,24 @@ class TicketView:
             current_lanes=[lane for lane in t.current_lanes.split(",") if lane], next_timer_at=t.next_timer_at,
             stalled_reason=t.stalled_reason, ready_tasks=[TaskView.of(r, t.number or "") for r in ready],
         )
+
+
+# What a customer reads of each event kind: everything of what they said or were told, the branch a
+# decision took, and of the rest only that it happened (when, which step, by whom).
+_CUSTOMERS_OWN = frozenset({"ticket_opened", "process_completed", "timer_fired"})
+_GATEWAY_KEYS = ("gateway", "branch", "target")
+
+
+def customer_trail(events: list[EventView], customer_lanes: set[str], recipients: set[str | None]) -> list[EventView]:
+    """The trail as the ticket's customer reads it: internal work notes withheld (``data`` left empty)."""
+    shown = []
+    for event in events:
+        data = event.data
+        if event.kind == "gateway_taken":
+            data = {key: data[key] for key in _GATEWAY_KEYS if key in data}
+        elif event.kind == "message_queued":
+            data = data if data.get("recipient") in recipients else {}
+        elif event.kind not in _CUSTOMERS_OWN and event.lane not in customer_lanes:
+            data = {}
+        shown.append(event if data is event.data else replace(event, data=data))
+    return shown

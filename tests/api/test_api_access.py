@@ -156,3 +156,23 @@ def test_an_agent_cannot_complete_a_task_claimed_by_another_agent(api: Api) -> N
     assert response.status_code == 409 and "assigned to lena" in response.json["detail"]
     assert api.client.post(f"/api/v1/tasks/{task_id}/claim",
                            headers={"Authorization": f"Bearer {lars}"}).status_code == 409
+
+
+def test_a_customer_reads_the_trail_without_the_agents_work_notes(api: Api) -> None:
+    number, _ = _validation_task(api)
+    for path in (f"/api/v1/tickets/{number}", f"/api/v1/tickets/{number}/history"):
+        agent = api.as_("lena").get(path).json
+        mine = api.as_("alice").get(path).json
+        agent_events, my_events = agent.get("trail") or agent["events"], mine.get("trail") or mine["events"]
+        assert [e["kind"] for e in my_events] == [e["kind"] for e in agent_events]  # every step, in order
+        by_kind = {e["element_id"]: e for e in agent_events if e["kind"] == "task_completed"}
+        assert by_kind["investigate_root_cause"]["data"]["form"]["root_cause"] == INVESTIGATE["root_cause"]
+        mine_by_kind = {e["element_id"]: e for e in my_events if e["kind"] == "task_completed"}
+        assert mine_by_kind["investigate_root_cause"]["data"] == {}  # L2's notes stay internal
+        assert all(e["data"] == {} for e in my_events if e["kind"] == "service_called")
+        told = [e["data"]["purpose"] for e in my_events if e["kind"] == "message_queued"]
+        assert told == ["acknowledgment", "resolution", "validation_request"]  # what was sent to alice
+        decisions = [e["data"] for e in my_events if e["kind"] == "gateway_taken"]
+        assert decisions == [{"gateway": "Resolved at first level?", "branch": "No: requires L2 expertise",
+                              "target": "escalate_to_l2"}]
+        assert my_events[0]["kind"] == "ticket_opened" and my_events[0]["data"]["subject"]
