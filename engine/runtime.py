@@ -18,6 +18,7 @@ from .execution import Execution, new_workflow
 from .forms import validate_form
 from .history import Journal, Where
 from .services import ServiceRegistry
+from .store.db import checkpoint
 from .store.models import ProcessDefinition
 from .store.tickets import TASK, TICKET, TicketRecord, TicketStore, WorkItem
 from .store.uow import UnitOfWork
@@ -179,6 +180,10 @@ class Runtime:
             for row in rows:
                 uow.session.expunge(row)
             return rows
+
+    def checkpoint(self) -> int | None:
+        """Background upkeep of the embedded database (see ``store.db.checkpoint``)."""
+        return checkpoint(self.sessions.kw["bind"])
 
     def ping(self) -> None:
         """Raise unless the database answers."""

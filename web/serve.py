@@ -46,13 +46,15 @@ class TimerWorker(threading.Thread):
 
 
 def worker_round(runtime: Runtime, report: Callable[[str], None]) -> None:
-    """One round of background work: fire due timers (and retry stalled tickets), anchor once a day."""
+    """One round of background work: fire due timers (and retry stalled tickets), anchor once a day,
+    and on SQLite checkpoint the WAL so that no request's commit has to."""
     advanced = runtime.fire_due_timers()
     if advanced:
         report(f"advanced {len(advanced)} ticket(s): {', '.join(advanced)}")
     anchor = AuditService(runtime).anchor_if_due(WORKER)
     if anchor is not None:
         report(f"anchored {anchor.tickets} ticket head(s) as anchor {anchor.seq}: {anchor.hash}")
+    runtime.checkpoint()
 
 
 def ensure_demo_users(directory: Directory) -> list[tuple[str, str, str]]:
