@@ -362,6 +362,8 @@ def lifecycle_report(raw: Rate, rates: dict[Play, Rate]) -> list[str]:
             lines.append(f"  {play.flow} ({play.requests} requests)")
         lines.append(row.format(f"    {play.channel}", f"{rate.median_ms:.2f}", f"{rate.per_second:.1f}",
                                 f"{rate.low_ms:.2f}..{rate.high_ms:.2f}", f"{rate.median_ms / raw.median_ms:.2f}x"))
+    fastest = ", ".join(f"{p.channel} {r.low_ms / raw.low_ms:.2f}x" for p, r in rates.items() if p.judged)
+    lines.append(f"  {DIRECT}, between the fastest rounds (noise only ever adds time): {fastest}")
     return lines
 
 
