@@ -154,7 +154,10 @@ def compact(workflow: BpmnWorkflow) -> int:
             if t.has_state(TaskState.NOT_FINISHED_MASK) and not _is_spent_end_join(t)]
     if not live:
         return 0
-    root = _lowest_finished_common_ancestor(live)
+    # A live task under another live one (the predicted rest of the process) cannot move their common
+    # ancestor: only the topmost ones count.
+    live_ids = {t.id for t in live}
+    root = _lowest_finished_common_ancestor([t for t in live if t._parent not in live_ids])
     if root is None or root is workflow.task_tree:
         return 0
     keep: dict[UUID, Task] = {}
