@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .access import ROLES, Actor
 from .clock import Clock, system_clock
 from .errors import Conflict, FieldError, InvalidInput, NotFound
-from .store.driver import Driver
+from .store.driver import lookup
 from .store.models import ApiToken, Unit, User
 from .store.uow import UnitOfWork
 
@@ -112,11 +112,12 @@ class Directory:
     def authenticate_hash(self, token_hash: str) -> UserView | None:
         """The live user whose token hashes to ``token_hash`` (what a page session keeps), or None.
 
-        Every request asks this, so it is one indexed lookup sent straight to the driver.
+        Every request asks this, so it is one indexed lookup sent straight to the driver, outside any
+        unit of work.
         """
-        with UnitOfWork(self.sessions, read_only=True) as uow:
-            row = Driver(uow.connection).one(_SQL_AUTHENTICATE, (token_hash, False))
-            return UserView(*row) if row is not None else None
+        with lookup(self.sessions.kw["bind"]) as sql:
+            row = sql.one(_SQL_AUTHENTICATE, (token_hash, False))
+        return UserView(*row) if row is not None else None
 
     def get(self, name: str) -> UserView | None:
         with UnitOfWork(self.sessions, read_only=True) as uow:

@@ -67,7 +67,7 @@ def search(connection: Connection, query: str, now: datetime, limit: int = MAX_R
     terms = keywords(query)
     if not terms:
         return []
-    sql = Driver(connection)  # L1's step runs this on every ticket: straight to the driver
+    sql = Driver.of(connection)  # L1's step runs this on every ticket: straight to the driver
     if sql.postgres:
         rows = sql.execute(_POSTGRES_SEARCH, (" | ".join(terms), sql.time_in(now), limit)).fetchall()
     else:

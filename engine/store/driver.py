@@ -16,11 +16,13 @@ SQL is written with ``?`` placeholders and rewritten to ``%s`` for psycopg.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import Dialect
 
 
 def _sqlite_time_in(value: datetime | None) -> str | None:
@@ -59,11 +61,9 @@ def _postgres_json_out(value: Any) -> Any:
 
 
 class Driver:
-    """The DB-API connection under a SQLAlchemy ``Connection``, in that connection's transaction."""
+    """A DB-API connection with the dialect's conversions; see ``of`` and ``lookup`` for where it comes from."""
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        dialect = connection.dialect
+    def __init__(self, dialect: Dialect, dbapi: Any) -> None:
         self.postgres = dialect.name == "postgresql"
         self.integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
         self.time_in: Callable[[datetime | None], Any]
@@ -74,10 +74,15 @@ class Driver:
         else:
             self.time_in, self.time_out, self.json_out = _sqlite_time_in, _sqlite_time_out, _sqlite_json_out
         self.json_in = _json_in
-        dbapi = connection.connection.driver_connection
-        assert dbapi is not None, "the connection is closed"
         self._dbapi = dbapi
         self._sql: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, connection: Connection) -> Driver:
+        """The driver under a SQLAlchemy ``Connection``, in that connection's transaction."""
+        dbapi = connection.connection.driver_connection
+        assert dbapi is not None, "the connection is closed"
+        return cls(connection.dialect, dbapi)
 
     def _text(self, sql: str) -> str:
         text = self._sql.get(sql)
@@ -96,3 +101,18 @@ class Driver:
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         return self.execute(sql, params).fetchone()  # type: ignore[no-any-return]
+
+
+@contextmanager
+def lookup(engine: Engine) -> Iterator[Driver]:
+    """A driver for one read statement outside any unit of work: the token lookup every request makes.
+
+    A single SELECT needs no transaction of its own: SQLite runs it in autocommit mode, and the one
+    psycopg opens implicitly is rolled back as the connection returns to the pool. That skips what a
+    unit of work costs to begin and end, about as much as the lookup itself.
+    """
+    pooled = engine.raw_connection()
+    try:
+        yield Driver(engine.dialect, pooled.driver_connection)
+    finally:
+        pooled.close()

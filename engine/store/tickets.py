@@ -158,7 +158,7 @@ class TicketStore:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.sql = Driver(connection)
+        self.sql = Driver.of(connection)
         self._units: dict[str, UnitPolicy | None] = {}
 
     # -- rows in and out ----------------------------------------------------------------------
