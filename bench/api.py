@@ -255,9 +255,9 @@ def prepare_database(url: str) -> tuple[Any, dict[str, str]]:
     """Migrate, deploy the bundled diagram, load the demo KB, add the users; return (runtime, tokens)."""
     from engine.config import EngineConfig
     from engine.store.db import upgrade
-    from engine.users import Directory
-    from web.composition import deploy_file, make_runtime
-    from web.knowledge import import_kb_file
+    from engine.usecases.users import Directory
+    from ticketflow.composition import deploy_file, make_runtime
+    from engine.usecases.knowledge import import_kb_file
 
     upgrade(url)
     runtime = make_runtime(EngineConfig(database_url=url))

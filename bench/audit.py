@@ -50,7 +50,7 @@ from bench.engine import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from engine.audit import AuditService
+    from engine.usecases.audit import AuditService
 
 LOOP_COUNTS = (1, 50, 500)
 FILLER_TICKETS = 150  # L1-direct tickets besides the three loop tickets
@@ -111,7 +111,7 @@ def bench_replay(audit: AuditService, numbers: dict[int, str]) -> list[ReplayPoi
 
 def input_cost_tenths(audit: AuditService, number: str) -> tuple[float, float]:
     """Mean ms per applied input in the first and the last tenth of one replay."""
-    from engine.replay import Replayer
+    from engine.audit.replay import Replayer
 
     took: list[float] = []
     apply = Replayer._apply_next_input
@@ -135,7 +135,7 @@ def main() -> int:
     began = time.perf_counter()
     ensure_repo_importable()
     from engine.access import Actor
-    from engine.audit import AuditService
+    from engine.usecases.audit import AuditService
 
     print("\n".join(line.replace("engine benchmark", "audit benchmark") for line in header()), flush=True)
     with engine_driver() as driver:

@@ -214,10 +214,10 @@ class EngineDriver:
 
     def __init__(self, folder: Path) -> None:
         from engine.access import Actor
-        from engine.clock import FakeClock
+        from engine.execution.clock import FakeClock
         from engine.config import EngineConfig
         from engine.store.db import upgrade
-        from web.composition import deploy_file, make_runtime
+        from ticketflow.composition import deploy_file, make_runtime
 
         self.db_path = folder / "bench.db"
         url = f"sqlite:///{self.db_path}"
@@ -227,7 +227,7 @@ class EngineDriver:
         self.actors: dict[str, Actor] = {key: Actor(name, role) for key, (name, role) in ACTORS.items()}
 
     def open(self) -> TicketView:
-        from engine.runtime import TicketIntake
+        from engine.usecases.tickets import TicketIntake
 
         return self.runtime.open_ticket(TicketIntake(**INTAKE), self.actors["customer"])
 

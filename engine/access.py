@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import Forbidden
+from engine.errors import Forbidden
 
 ROLES = ("customer", "l1", "l2", "process_owner", "auditor", "admin")
 

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store.models import HistoryEvent
-    from .store.tickets import TicketRecord, WorkItem
+    from engine.store.models import HistoryEvent
+    from engine.store.tickets import TicketRecord, WorkItem
 
 
 @dataclass(frozen=True)

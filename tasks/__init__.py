@@ -1,9 +1,10 @@
 """Service-task handlers, registered under the operator ids the diagram names."""
 from __future__ import annotations
 
-from engine.services import ServiceRegistry
+from engine.execution.services import ServiceRegistry
 
-from . import acknowledge, closure, knowledge_base, notify, priority, reminders
+from tasks import acknowledge, closure, notify, priority, reminders
+from engine.store import knowledge as knowledge_base
 
 
 def build_registry() -> ServiceRegistry:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.clock import add_duration
-from engine.services import ServiceContext
+from engine.execution.clock import add_duration
+from engine.execution.services import ServiceContext
 
 
 def acknowledge_ticket(ctx: ServiceContext) -> dict[str, Any]:

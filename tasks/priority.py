@@ -1,7 +1,7 @@
 """Step 1.2: priority from the ITIL impact x urgency matrix, recorded with both inputs."""
 from __future__ import annotations
 
-from engine.services import ServiceContext
+from engine.execution.services import ServiceContext
 
 LEVELS = ("high", "medium", "low")
 # Row: impact, column: urgency. Equal-weight 3x3 matrix giving P1 (critical) .. P5 (planning).

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.services import ServiceContext
+from engine.execution.services import ServiceContext
 
 
 def send_reminder(ctx: ServiceContext) -> dict[str, Any]:

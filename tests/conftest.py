@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from engine.access import Actor
-from engine.clock import FakeClock
+from engine.execution.clock import FakeClock
 from engine.config import EngineConfig
-from engine.runtime import Runtime, TicketIntake
+from engine.runtime import Runtime
+from engine.usecases.tickets import TicketIntake
 from engine.store.db import make_engine, upgrade
-from web.composition import deploy_file, make_runtime
+from ticketflow.composition import deploy_file, make_runtime
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("TICKETFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from engine.access import ROLES, Actor
 from engine.config import EngineConfig
-from engine.definitions import DefinitionLoader, read_bundle
+from engine.process.definitions import DefinitionLoader, read_bundle
 from engine.errors import TicketflowError
 from engine.store.db import make_engine, session_factory, upgrade
-from engine.users import Directory
+from engine.usecases.users import Directory
 
-from .cli_audit import add_commands as add_audit_commands
-from .composition import make_runtime
-from .knowledge import import_kb_file
+from ticketflow.cli_audit import add_commands as add_audit_commands
+from ticketflow.composition import make_runtime
+from engine.usecases.knowledge import import_kb_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +109,7 @@ def _kb_import(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _demo(args: argparse.Namespace, config: EngineConfig) -> int:
-    from .demo import run_demo
+    from ticketflow.demo import run_demo
 
     run_demo(config)
     return 0
@@ -132,7 +132,7 @@ def _user_token(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
-    from .serve import ensure_demo_users, serve
+    from ticketflow.serve import ensure_demo_users, serve
 
     runtime = make_runtime(config)
     if args.demo_users:
@@ -144,7 +144,7 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _worker(args: argparse.Namespace, config: EngineConfig) -> int:
-    from .serve import worker_round
+    from ticketflow.serve import worker_round
 
     runtime = make_runtime(config)
     while True:

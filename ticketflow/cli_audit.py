@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.access import Actor
-from engine.audit import AuditReport, AuditService
+from engine.usecases.audit import AuditReport, AuditService
 from engine.config import EngineConfig
 from engine.errors import InvalidInput
 
-from .composition import make_runtime
+from ticketflow.composition import make_runtime
 
 
 def add_commands(commands: Any) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.access import Actor
-from engine.clock import Clock, system_clock
+from engine.execution.clock import Clock, system_clock
 from engine.config import EngineConfig
-from engine.definitions import read_bundle
+from engine.process.definitions import read_bundle
 from engine.runtime import Runtime, build_runtime
 from engine.store.db import REPO_ROOT, make_engine, session_factory
 from tasks import build_registry

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.access import Actor
-from engine.clock import FakeClock
+from engine.execution.clock import FakeClock
 from engine.config import EngineConfig
-from engine.runtime import Runtime, TicketIntake
+from engine.runtime import Runtime
+from engine.usecases.tickets import TicketIntake
 from engine.views import EventView
 
-from .composition import deploy_file, make_runtime
-from .knowledge import import_kb_file
+from ticketflow.composition import deploy_file, make_runtime
+from engine.usecases.knowledge import import_kb_file
 
 DEMO_KB = Path(__file__).parent / "data" / "demo_kb.json"
 L1, L2 = Actor("lena (L1)", "l1"), Actor("otto (L2)", "l2")

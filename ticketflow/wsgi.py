@@ -2,6 +2,6 @@
 
 Configuration comes from the environment (TICKETFLOW_DATABASE_URL, TICKETFLOW_SECRET_KEY, ...).
 """
-from .app import create_app
+from web.app import create_app
 
 app = create_app()

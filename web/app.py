@@ -9,13 +9,13 @@ from pathlib import Path
 from flask import Flask, Request, Response, render_template
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-from engine.audit import AuditService
+from engine.usecases.audit import AuditService
 from engine.config import EngineConfig
 from engine.runtime import Runtime
-from engine.users import Directory
+from engine.usecases.users import Directory
 
-from . import problems
-from .composition import make_runtime
+from web import problems
+from ticketflow.composition import make_runtime
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB
 
@@ -58,10 +58,10 @@ def create_app(runtime: Runtime | None = None, settings: WebSettings | None = No
     app.html_error = _html_error  # type: ignore[attr-defined]
     problems.install(app)
 
-    from .api import api
-    from .api_audit import audit_api
-    from .meta import meta
-    from .pages import pages
+    from web.api.v1 import api
+    from web.api.audit import audit_api
+    from web.api.meta import meta
+    from web.pages.views import pages
 
     app.register_blueprint(api)
     app.register_blueprint(audit_api)

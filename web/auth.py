@@ -11,9 +11,9 @@ from flask import current_app, g, request, session
 
 from engine.access import Actor
 from engine.errors import Forbidden
-from engine.users import Directory, UserView, hash_token
+from engine.usecases.users import Directory, UserView, hash_token
 
-from .problems import ApiError
+from web.problems import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
 CSRF_FIELD = "csrf_token"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .history import GENESIS, canonical, event_hash
+from engine.store.history import GENESIS, canonical, event_hash
 
 
 @dataclass(frozen=True)

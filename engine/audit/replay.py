@@ -30,13 +30,13 @@ from typing import Any
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from .definitions import Definition
-from .errors import TicketflowError
-from .execution import Execution, new_workflow
-from .history import Where, canonical
-from .services import ServiceRegistry
-from .store.tickets import TicketRecord
-from .views import EventView
+from engine.process.definitions import Definition
+from engine.errors import TicketflowError
+from engine.execution.steps import Execution, new_workflow
+from engine.store.history import Where, canonical
+from engine.execution.services import ServiceRegistry
+from engine.store.tickets import TicketRecord
+from engine.views import EventView
 
 GENERATED = frozenset({"process_started", "service_called", "gateway_taken", "end_reached", "task_ready",
                        "task_completed", "timer_fired", "process_completed"})

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from .history import Journal, Where
-from .store.tickets import TicketRecord, TicketStore, UnitPolicy
+from engine.store.history import Journal, Where
+from engine.store.tickets import TicketRecord, TicketStore, UnitPolicy
 
 
 @dataclass

@@ -15,14 +15,14 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import workflow_state
-from .clock import engine_time
-from .definitions import Definition
-from .errors import Conflict, StepFailed, TicketflowError
-from .history import Journal, Where, canonical
-from .sandbox import TicketScriptEngine, compile_expression
-from .services import ServiceContext, ServiceRegistry
-from .store.tickets import TicketRecord, TicketStore, WorkItem
+from engine.execution import workflow_state
+from engine.execution.clock import engine_time
+from engine.process.definitions import Definition
+from engine.errors import Conflict, StepFailed, TicketflowError
+from engine.store.history import Journal, Where, canonical
+from engine.process.sandbox import TicketScriptEngine, compile_expression
+from engine.execution.services import ServiceContext, ServiceRegistry
+from engine.store.tickets import TicketRecord, TicketStore, WorkItem
 
 
 class Execution:

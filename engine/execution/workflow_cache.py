@@ -17,8 +17,8 @@ from collections import OrderedDict
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
-from . import workflow_state
-from .definitions import Definition
+from engine.execution import workflow_state
+from engine.process.definitions import Definition
 
 DEFAULT_SIZE = 512  # a compacted ticket workflow is a few dozen KB in memory
 

@@ -18,7 +18,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from .definitions import Definition
+from engine.process.definitions import Definition
 
 _restoring: contextvars.ContextVar[Definition] = contextvars.ContextVar("ticketflow_restoring")
 

@@ -15,9 +15,9 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
-from .errors import DefinitionRejected
-from .lint import NS, lint_tree
-from .xml import parse_xml
+from engine.errors import DefinitionRejected
+from engine.process.lint import NS, lint_tree
+from engine.process.xml import parse_xml
 
 FORM_DIR = "forms"
 

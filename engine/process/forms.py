@@ -7,7 +7,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from .errors import FieldError, InvalidInput
+from engine.errors import FieldError, InvalidInput
 
 _validators: dict[int, Draft202012Validator] = {}
 

@@ -10,7 +10,7 @@ from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.spiff.parser import VALIDATOR
 
-from .sandbox import expression_problem
+from engine.process.sandbox import expression_problem
 
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",

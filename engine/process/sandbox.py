@@ -26,7 +26,7 @@ from RestrictedPython.Guards import (
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
-from .errors import SandboxViolation, ServiceFailed, TicketflowError
+from engine.errors import SandboxViolation, ServiceFailed, TicketflowError
 
 # What a process owner's expression may call: pure, side-effect-free helpers only.
 _EXTRA_BUILTINS = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .errors import DefinitionRejected
+from engine.errors import DefinitionRejected
 
 MAX_DIAGRAM_BYTES = 5 * 1024 * 1024
 

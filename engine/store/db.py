@@ -36,7 +36,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    from .uow import READ_ONLY
+    from engine.store.uow import READ_ONLY
 
     # Straight to the driver: this runs once per transaction, and SQLAlchemy's statement machinery
     # would cost more than the BEGIN itself.

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .store.models import HistoryEvent, Ticket
+from engine.store.models import HistoryEvent, Ticket
 
 GENESIS = "0" * 64
 

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection
 
-from ..errors import Conflict
-from ..views import EventView
-from .driver import Driver
-from .models import HumanTask, Ticket
+from engine.errors import Conflict
+from engine.views import EventView
+from engine.store.driver import Driver
+from engine.store.models import HumanTask, Ticket
 
 if TYPE_CHECKING:
-    from ..history import NewEvent
+    from engine.store.history import NewEvent
 
 TICKET = Ticket.__table__  # for the read-side queries built with SQLAlchemy Core
 TASK = HumanTask.__table__

@@ -18,15 +18,15 @@ from sqlalchemy import Select, exists, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .access import Actor
-from .errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from .history import GENESIS
-from .integrity import AnchorMark, ChainCheck, Finding, Lookup, anchor_hash, entries_digest
-from .replay import Divergence, ReadyTask, RecordedEvent, Replayer, ReplayStep, recorded_events
-from .store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, HistoryEvent, Ticket
+from engine.access import Actor
+from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from engine.store.history import GENESIS
+from engine.audit.integrity import AnchorMark, ChainCheck, Finding, Lookup, anchor_hash, entries_digest
+from engine.audit.replay import Divergence, ReadyTask, RecordedEvent, Replayer, ReplayStep, recorded_events
+from engine.store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, HistoryEvent, Ticket
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from engine.runtime import Runtime
 
 ACCESS_KINDS = ("history", "replay", "audit", "export", "as_of")
 EXPORT_FORMATS = ("jsonl", "csv")

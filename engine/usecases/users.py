@@ -15,12 +15,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .access import ROLES, Actor
-from .clock import Clock, system_clock
-from .errors import Conflict, FieldError, InvalidInput, NotFound
-from .store.driver import lookup
-from .store.models import ApiToken, Unit, User
-from .store.uow import UnitOfWork
+from engine.access import ROLES, Actor
+from engine.execution.clock import Clock, system_clock
+from engine.errors import Conflict, FieldError, InvalidInput, NotFound
+from engine.store.driver import lookup
+from engine.store.models import ApiToken, Unit, User
+from engine.store.uow import UnitOfWork
 
 TOKEN_PREFIX = "tf_"
 _SQL_AUTHENTICATE = ("SELECT u.name, u.role, u.email, u.unit_code FROM api_token t JOIN app_user u ON u.id = t.user_id "

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from engine.execution import Execution
+from engine.execution.steps import Execution
 from engine.runtime import Runtime
 from tests.api.conftest import Api, current_task, make_api, open_ticket
 from tests.conftest import CLASSIFY
-from web.composition import deploy_file
+from ticketflow.composition import deploy_file
 
 
 def race(apis: list[Api], task_id: str, start: threading.Barrier | None) -> list[Any]:

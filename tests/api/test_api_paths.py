@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.clock import FakeClock
+from engine.execution.clock import FakeClock
 from tests.api.conftest import Api, complete, current_task, open_ticket
 from tests.conftest import (
     ASSESS_ESCALATE,

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from engine.audit import AuditService
+from engine.usecases.audit import AuditService
 from engine.runtime import Runtime
 from tests.conftest import ASSESS_ESCALATE, CLASSIFY, CUSTOMER, ESCALATE, L1, OWNER, complete_current, intake
 from tests.e2e.conftest import Page
-from web.composition import BUNDLED_DIAGRAM, deploy_file
+from ticketflow.composition import BUNDLED_DIAGRAM, deploy_file
 
 SVG = "{http://www.w3.org/2000/svg}"
 XSS = "<script>alert(1)</script>"

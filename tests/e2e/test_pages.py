@@ -9,8 +9,8 @@ from flask import Flask
 from engine.runtime import Runtime
 from tests.conftest import CLASSIFY, CUSTOMER, L1, complete_current, intake
 from tests.e2e.conftest import Page, Visitor
-from web.composition import BUNDLED_DIAGRAM
-from web.knowledge import import_kb_file
+from ticketflow.composition import BUNDLED_DIAGRAM
+from engine.usecases.knowledge import import_kb_file
 
 DEMO_KB = BUNDLED_DIAGRAM.parent.parent / "web" / "data" / "demo_kb.json"
 XSS = "<script>alert(1)</script>"

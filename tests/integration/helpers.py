@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.clock import FakeClock
+from engine.execution.clock import FakeClock
 from engine.config import DEFAULT_LANE_ROLES
 from engine.runtime import Runtime, build_runtime
-from engine.services import ServiceRegistry
+from engine.execution.services import ServiceRegistry
 from engine.store.db import make_engine, session_factory
 from engine.store.models import OutboxMessage, Ticket
 from tasks import build_registry
@@ -75,7 +75,7 @@ def tamper(runtime: Runtime, sql: str, **params: Any) -> None:
 
 def rehash(runtime: Runtime, number: str, from_seq: int = 1, move_head: bool = True) -> None:
     """Recompute the chain from ``from_seq`` on (and the ticket's head), hiding edits from the chain check."""
-    from engine.history import GENESIS, event_hash
+    from engine.store.history import GENESIS, event_hash
     from engine.store.models import HistoryEvent
 
     with runtime.uow() as uow:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from engine.access import Actor
-from engine.audit import AuditService
+from engine.usecases.audit import AuditService
 from engine.errors import Forbidden, InvalidInput, NotFound
-from engine.history import event_hash
+from engine.store.history import event_hash
 from engine.runtime import Runtime
 from engine.store.models import HistoryEvent
 from tests.conftest import CUSTOMER, L1, RESOLVED, complete_current, intake
@@ -198,7 +198,7 @@ def test_auditor_reads_are_recorded_and_bad_ones_refused(audit: AuditService, cl
 @pytest.fixture
 def cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run `ticketflow ...` against the test database; returns (exit code, stdout)."""
-    from web.cli import main
+    from ticketflow.cli import main
 
     monkeypatch.setenv("TICKETFLOW_DATABASE_URL", sqlite_url)
 

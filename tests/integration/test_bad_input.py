@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from engine.access import Actor
-from engine.clock import FakeClock
+from engine.execution.clock import FakeClock
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceFailed
 from engine.runtime import Runtime
 from tests.conftest import (
@@ -157,7 +157,7 @@ def test_invalid_intake_is_refused_and_creates_no_ticket(runtime: Runtime) -> No
 
 def test_failing_handler_is_reported_with_its_real_error_and_leaves_the_ticket_retryable(
         sqlite_url: str, clock: FakeClock) -> None:
-    from web.composition import deploy_file
+    from ticketflow.composition import deploy_file
 
     def kb_down(ctx, query):
         raise ConnectionError("knowledge base unreachable")
@@ -179,7 +179,7 @@ def test_failing_handler_is_reported_with_its_real_error_and_leaves_the_ticket_r
 
 def test_intake_is_never_lost_when_a_handler_fails_and_the_worker_retries_it(
         sqlite_url: str, clock: FakeClock) -> None:
-    from web.composition import deploy_file
+    from ticketflow.composition import deploy_file
 
     def smtp_config_missing(ctx):
         raise RuntimeError("unit has no sender address")

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from engine.definitions import read_bundle
+from engine.process.definitions import read_bundle
 from engine.errors import DefinitionRejected, Forbidden
 from engine.runtime import Runtime
 from tests.conftest import CLASSIFY, CUSTOMER, L1, OWNER, complete_current, intake
-from web.composition import BUNDLED_DIAGRAM
+from ticketflow.composition import BUNDLED_DIAGRAM
 
 
 def _with_new_classification_field(forms: dict[str, bytes]) -> dict[str, bytes]:

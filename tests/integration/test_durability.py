@@ -6,8 +6,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from engine import workflow_state
-from engine.clock import FakeClock
+from engine.execution import workflow_state
+from engine.execution.clock import FakeClock
 from engine.runtime import Runtime
 from engine.store.models import Ticket
 from tests.conftest import (
@@ -103,7 +103,7 @@ def _play_with_reminders(runtime: Runtime, clock: FakeClock) -> str:
 def test_compaction_keeps_the_ticket_identical_to_an_uncompacted_run(
         tmp_path, clock: FakeClock, runtimes, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.store.db import upgrade
-    from web.composition import deploy_file
+    from ticketflow.composition import deploy_file
 
     results = []
     for compacting in (True, False):

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.audit import EXPORT_FIELDS, AuditService
-from engine.clock import FakeClock
+from engine.usecases.audit import EXPORT_FIELDS, AuditService
+from engine.execution.clock import FakeClock
 from engine.errors import InvalidInput
 from engine.runtime import Runtime
 from tests.conftest import CLASSIFY, CUSTOMER, L1, START, complete_current, intake

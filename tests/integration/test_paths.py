@@ -1,7 +1,7 @@
 """Every path of the procedure, driven through the real engine on SQLite."""
 from __future__ import annotations
 
-from engine.clock import FakeClock
+from engine.execution.clock import FakeClock
 from engine.runtime import Runtime
 from tests.conftest import (
     ASSESS_RESOLVE,

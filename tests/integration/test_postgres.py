@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from engine.clock import FakeClock
+from engine.execution.clock import FakeClock
 from engine.errors import Conflict
-from engine.execution import Execution
+from engine.execution.steps import Execution
 from engine.runtime import Runtime
-from tasks.knowledge_base import search
+from engine.store.knowledge import search
 from tests.conftest import ASSESS_RESOLVE, CLASSIFY, CUSTOMER, L1, RESOLVED, SOLUTION, complete_current, intake
 from tests.integration.helpers import escalate_to_validation, kinds
-from web.composition import deploy_file
+from ticketflow.composition import deploy_file
 
 pytestmark = pytest.mark.postgres
 
@@ -103,7 +103,7 @@ def test_reminders_fire_on_postgresql(pg_runtime: Runtime, clock: FakeClock) -> 
 def test_knowledge_base_search_ranks_published_up_to_date_articles(pg_runtime: Runtime, clock: FakeClock) -> None:
     from pathlib import Path
 
-    from web.knowledge import import_kb_file
+    from engine.usecases.knowledge import import_kb_file
 
     import_kb_file(pg_runtime, Path(__file__).parents[2] / "web" / "data" / "demo_kb.json")
     with pg_runtime.uow() as uow:

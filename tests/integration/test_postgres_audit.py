@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from engine.access import Actor
-from engine.audit import AuditService
+from engine.usecases.audit import AuditService
 from engine.runtime import Runtime
 from tests.conftest import (
     CUSTOMER,
@@ -25,7 +25,7 @@ from tests.conftest import (
     intake,
 )
 from tests.integration.helpers import escalate_to_validation, history_rows, ticket_row
-from web.composition import deploy_file
+from ticketflow.composition import deploy_file
 
 pytestmark = pytest.mark.postgres
 

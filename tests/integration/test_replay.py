@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine.audit import AuditService
-from engine.clock import FakeClock
+from engine.usecases.audit import AuditService
+from engine.execution.clock import FakeClock
 from engine.errors import InvalidInput, NotFound
 from engine.runtime import Runtime
 from engine.store.models import HistoryEvent, OutboxMessage
@@ -37,7 +37,7 @@ from tests.integration.helpers import (
     tamper,
     ticket_row,
 )
-from web.composition import BUNDLED_DIAGRAM, deploy_file
+from ticketflow.composition import BUNDLED_DIAGRAM, deploy_file
 
 
 def resolve_at_l1(runtime: Runtime, clock: FakeClock, number: str) -> None:

@@ -10,15 +10,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from engine.clock import FakeClock
-from engine.history import events, verify_chain
+from engine.execution.clock import FakeClock
+from engine.store.history import events, verify_chain
 from engine.runtime import Runtime
 from engine.store.db import make_engine
 from engine.store.models import Base, HumanTask, OutboxMessage, Ticket
 from engine.store.tickets import TicketStore
 from tests.conftest import CUSTOMER, L1, PERSISTS, intake
 from tests.integration.helpers import escalate_to_validation
-from web.composition import deploy_file
+from ticketflow.composition import deploy_file
 
 # With microseconds and not on a whole second: every timestamp must survive both ways exactly.
 ODD_MOMENT = datetime(2026, 3, 2, 9, 0, 7, 654321, tzinfo=UTC)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.audit import AuditService
+from engine.usecases.audit import AuditService
 from engine.runtime import Runtime
 from tests.conftest import CUSTOMER, intake
-from web.cli import main
+from ticketflow.cli import main
 
 
 def test_worker_round_anchors_changed_tickets_once_a_day(runtime: Runtime, sqlite_url: str,
@@ -29,7 +29,7 @@ def test_worker_round_anchors_changed_tickets_once_a_day(runtime: Runtime, sqlit
 
 def test_worker_round_checkpoints_the_wal_so_requests_need_not(runtime: Runtime, sqlite_url: str,
                                                                tmp_path: Path) -> None:
-    from web.serve import worker_round
+    from ticketflow.serve import worker_round
 
     database = Path(sqlite_url.removeprefix("sqlite:///"))
 

@@ -12,10 +12,10 @@ from lxml import etree
 
 import tasks
 from engine.config import DEFAULT_LANE_ROLES
-from engine.definitions import Definition, DefinitionLoader, content_hash, read_bundle
+from engine.process.definitions import Definition, DefinitionLoader, content_hash, read_bundle
 from engine.errors import DefinitionRejected
-from engine.lint import NS
-from engine.xml import MAX_DIAGRAM_BYTES
+from engine.process.lint import NS
+from engine.process.xml import MAX_DIAGRAM_BYTES
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "bpmn" / "support_ticket.bpmn"
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'

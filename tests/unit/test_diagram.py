@@ -12,10 +12,10 @@ from lxml import etree
 
 import tasks
 from engine.config import DEFAULT_LANE_ROLES
-from engine.lint import FLOW_NODES, NS
-from engine.lint import form_schema_problems as lint_form_schema_problems
-from engine.sandbox import SandboxEnvironment, expression_problem
-from engine.xml import parse_xml
+from engine.process.lint import FLOW_NODES, NS
+from engine.process.lint import form_schema_problems as lint_form_schema_problems
+from engine.process.sandbox import SandboxEnvironment, expression_problem
+from engine.process.xml import parse_xml
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 DIAGRAM = BPMN_DIR / "support_ticket.bpmn"

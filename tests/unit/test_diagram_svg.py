@@ -7,8 +7,8 @@ import pytest
 from lxml import etree
 
 from engine.errors import DefinitionRejected
-from engine.xml import parse_xml
-from web.diagram import Box, diagram_of, parse_diagram, render_svg
+from engine.process.xml import parse_xml
+from web.pages.diagram import Box, diagram_of, parse_diagram, render_svg
 
 BUNDLED = Path(__file__).resolve().parents[2] / "bpmn" / "support_ticket.bpmn"
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"

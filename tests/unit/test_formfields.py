@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from engine.errors import FieldError
-from web.formfields import coerce, errors_by_field, fields_of, shown_values
+from web.pages.formfields import coerce, errors_by_field, fields_of, shown_values
 
 SCHEMA = {
     "type": "object",

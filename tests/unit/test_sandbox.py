@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from engine.errors import SandboxViolation, ServiceFailed
-from engine.sandbox import SandboxEnvironment, TicketScriptEngine, compile_expression, expression_problem
+from engine.process.sandbox import SandboxEnvironment, TicketScriptEngine, compile_expression, expression_problem
 
 REFUSED = (SandboxViolation, NameError)
 

@@ -7,12 +7,12 @@ from datetime import datetime
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from engine.audit import AuditService
+from engine.usecases.audit import AuditService
 from engine.errors import FieldError, InvalidInput
 
-from .api import int_arg, only_query, record_auditor_read
-from .auth import authenticate_api, current_actor, roles
-from .problems import ApiError
+from web.api.v1 import int_arg, only_query, record_auditor_read
+from web.auth import authenticate_api, current_actor, roles
+from web.problems import ApiError
 
 audit_api = Blueprint("audit_api", __name__, url_prefix="/api/v1")
 audit_api.before_request(authenticate_api)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from .openapi import document
-from .problems import problem
+from web.api.openapi import document
+from web.problems import problem
 
 meta = Blueprint("meta", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.runtime import TaskDetail
+from engine.usecases.tasks import TaskDetail
 from engine.store.models import ProcessDefinition
 from engine.views import EventView, TaskView, TicketView
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from engine.errors import NotFound
 from engine.store.models import ProcessDefinition, Ticket
-from engine.xml import parse_xml
+from engine.process.xml import parse_xml
 
 if TYPE_CHECKING:
     from engine.runtime import Runtime

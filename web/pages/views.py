@@ -18,12 +18,14 @@ from werkzeug.wrappers import Response
 
 from engine.access import Actor
 from engine.errors import FieldError, Forbidden, InvalidInput
-from engine.runtime import AGENT_CHANNELS, Runtime, TaskDetail, TicketIntake
-from engine.users import UserView
+from engine.usecases.tickets import AGENT_CHANNELS, TicketIntake
+from engine.runtime import Runtime
+from engine.usecases.tasks import TaskDetail
+from engine.usecases.users import UserView
 
-from .auth import check_csrf, csrf_token, load_page_user, sign_in, sign_out
-from .diagram import pinned_diagram, render_svg
-from .formfields import Field, coerce, errors_by_field, fields_of, shown_values, submitted_values
+from web.auth import check_csrf, csrf_token, load_page_user, sign_in, sign_out
+from web.pages.diagram import pinned_diagram, render_svg
+from web.pages.formfields import Field, coerce, errors_by_field, fields_of, shown_values, submitted_values
 
 pages = Blueprint("pages", __name__)
 pages.before_request(load_page_user)

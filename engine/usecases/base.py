@@ -1,0 +1,125 @@
+"""What every use-case area shares: the engine's parts, units of work, the pinned definitions and the
+rules on who may read a ticket. The areas (definitions, tickets, tasks, timers) build on this class;
+``engine.runtime.Runtime`` composes them."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.access import Actor
+from engine.errors import NotFound
+from engine.execution.clock import Clock, system_clock
+from engine.execution.services import ServiceRegistry
+from engine.execution.steps import Execution
+from engine.execution.workflow_cache import WorkflowCache
+from engine.process.definitions import Definition, DefinitionLoader
+from engine.store.db import checkpoint
+from engine.store.history import Journal, Where
+from engine.store.models import ProcessDefinition
+from engine.store.tickets import TicketRecord, TicketStore
+from engine.store.uow import UnitOfWork
+from engine.views import EventView, customer_trail
+
+READ_ROLES = ("l1", "l2", "process_owner", "auditor", "admin")
+STALL_RETRY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class DefinitionInfo:
+    id: int
+    key: str
+    version: int
+    sha256: str
+
+
+class RuntimeCore:
+    """The parts a use case needs; persistence, definitions and handlers are handed in by a composition root."""
+
+    def __init__(self, sessions: sessionmaker[Session], loader: DefinitionLoader, registry: ServiceRegistry,
+                 lane_roles: Mapping[str, str], clock: Clock = system_clock,
+                 workflows: WorkflowCache | None = None) -> None:
+        self.sessions = sessions
+        self.loader = loader
+        self.registry = registry
+        self.lane_roles = dict(lane_roles)
+        self.clock = clock
+        self.workflows = workflows if workflows is not None else WorkflowCache()
+        self._definitions: dict[int, tuple[DefinitionInfo, Definition]] = {}
+
+    def close(self) -> None:
+        """Release the database connections this runtime holds."""
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+
+    def uow(self, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.sessions, read_only)
+
+    def definition_of(self, connection: Connection | Session, definition_id: int) -> tuple[DefinitionInfo, Definition]:
+        """The pinned definition; rows are immutable, so the parsed form is cached by id."""
+        cached = self._definitions.get(definition_id)
+        if cached is not None:
+            return cached
+        table = ProcessDefinition.__table__
+        row = connection.execute(select(table).where(table.c.id == definition_id)).first()
+        if row is None:
+            raise NotFound(f"process definition {definition_id} does not exist")
+        parsed = self.loader.load(row.bpmn, {k: v.encode() for k, v in row.forms.items()})
+        info = DefinitionInfo(row.id, row.key, row.version, row.sha256)
+        self._definitions[definition_id] = (info, parsed)
+        return info, parsed
+
+    def checkpoint(self) -> int | None:
+        """Background upkeep of the embedded database (see ``store.db.checkpoint``)."""
+        return checkpoint(self.sessions.kw["bind"])
+
+    def ping(self) -> None:
+        """Raise unless the database answers."""
+        with self.uow(read_only=True) as uow:
+            uow.connection.execute(select(1))
+
+    # -- who may read what --------------------------------------------------------------------
+    def _readable(self, ticket: TicketRecord | None, number: str, reader: Actor | None) -> TicketRecord:
+        """The ticket, if ``reader`` (when given) may read it; another customer's ticket does not exist."""
+        if ticket is None or (reader is not None and not self._may_read(reader, ticket)):
+            raise NotFound(f"ticket {number} does not exist")
+        return ticket
+
+    @staticmethod
+    def _may_read(actor: Actor, ticket: TicketRecord) -> bool:
+        return actor.role in READ_ROLES or (actor.role == "customer" and ticket.customer == actor.name)
+
+    def _trail_for(self, reader: Actor | None, ticket: TicketRecord, events: list[EventView]) -> list[EventView]:
+        """Agents, auditors and admins read every event; a customer reads the trail without L1's and L2's
+        work notes (troubleshooting, root cause, service results): those are internal."""
+        if reader is None or reader.role != "customer":
+            return events
+        customer_lanes = {lane for lane, role in self.lane_roles.items() if role == "customer"}
+        return customer_trail(events, customer_lanes, {ticket.customer, ticket.contact.get("email")})
+
+    # -- a ticket's workflow ------------------------------------------------------------------
+    def _peek(self, connection: Connection, ticket: TicketRecord, read: Callable[[Execution], Any]) -> Any:
+        """Read from the ticket's workflow without changing it (the kept copy goes back as it was)."""
+        _, definition = self.definition_of(connection, ticket.definition_id)
+        workflow = self.workflows.take(ticket.id, ticket.version, ticket.workflow, definition)
+        result = read(Execution(ticket, definition, self.registry, self.lane_roles, self.clock(), workflow))
+        self.workflows.put(ticket.id, ticket.version, workflow)
+        return result
+
+    def _execution(self, store: TicketStore, ticket: TicketRecord, definition: Definition,
+                   now: datetime) -> Execution:
+        """The ticket's workflow, ready to step; it is put back in the cache only after a commit."""
+        workflow = self.workflows.take(ticket.id, ticket.version, ticket.workflow, definition)
+        return Execution(ticket, definition, self.registry, self.lane_roles, now, workflow, store)
+
+    @staticmethod
+    def _stall(ticket: TicketRecord, journal: Journal, failure: Exception | None, now: datetime) -> None:
+        ticket.status = "stalled"
+        ticket.stalled_reason = str(failure)
+        journal.record("step_failed", "system", now, {"error": str(failure)}, Where(getattr(failure, "element", None)))
+        ticket.next_timer_at = now + STALL_RETRY  # the worker retries stalled tickets
