@@ -22,12 +22,12 @@ migrate: install
 # base, and serve the app on http://127.0.0.1:8000 with the timer worker, printing demo users' tokens.
 run: migrate
 	$(BIN)/ticketflow deploy bpmn/support_ticket.bpmn
-	$(BIN)/ticketflow kb import web/data/demo_kb.json
+	$(BIN)/ticketflow kb import ticketflow/data/demo_kb.json
 	$(BIN)/ticketflow serve --demo-users
 
-# Play tickets through every path of the procedure (fake clock) and print their trails.
-demo: migrate
-	$(BIN)/ticketflow deploy bpmn/support_ticket.bpmn
+# Play tickets through every path of the procedure (fake clock) in a database of their own
+# (var/demo.db, made afresh) and print their trails; the database `make run` serves is never touched.
+demo: install
 	$(BIN)/ticketflow demo
 
 test: install
@@ -36,7 +36,7 @@ test: install
 # Style and types: ruff (pyflakes, bugbear, complexity, imports) and mypy over the shipped code.
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy engine tasks webhooks web bench
+	$(BIN)/mypy engine tasks mail webhooks web ticketflow bench
 
 bench: install
 	$(BIN)/python -m bench.engine

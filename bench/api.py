@@ -10,7 +10,7 @@ One run (about half a minute) prints, side by side:
    apply solution, customer confirms resolved -> closed) driven over three kinds of channel:
    - raw SpiffWorkflow in memory: ``RawDriver`` from ``bench/engine.py``, the floor;
    - the Flask app in process, through its test client (``create_app`` over a runtime on SQLite);
-   - a real gunicorn on 127.0.0.1 (random free port) serving ``web.wsgi:app`` on its own SQLite
+   - a real gunicorn on 127.0.0.1 (random free port) serving ``ticketflow.wsgi:app`` on its own SQLite
      database, called over one keep-alive connection by a thin HTTP/1.1 client (``SocketTransport``,
      as wrk is thin: the figure is the server's), and, for comparison, by the standard library's
      ``http.client``, whose header parsing adds about 0.2 ms per request on this machine.
@@ -88,7 +88,7 @@ HTTP_WARMUP, HTTP_PER_ROUND = 5, 10
 GUNICORN_THREADS = 2
 STARTUP_TIMEOUT = 30.0  # seconds for gunicorn to answer /healthz
 SECRET_KEY = "bench-secret-key"
-DEMO_KB = REPO_ROOT / "web" / "data" / "demo_kb.json"
+DEMO_KB = REPO_ROOT / "ticketflow" / "data" / "demo_kb.json"
 KINDS = ["open ticket", "get task list", "get task detail", "claim"] + [
     f"complete {step.element}" for step in L1_DIRECT] + ["get ticket"]
 ALL_COMPLETES = "complete, all user tasks"
@@ -255,9 +255,9 @@ def prepare_database(url: str) -> tuple[Any, dict[str, str]]:
     """Migrate, deploy the bundled diagram, load the demo KB, add the users; return (runtime, tokens)."""
     from engine.config import EngineConfig
     from engine.store.db import upgrade
+    from engine.usecases.knowledge import import_kb_file
     from engine.usecases.users import Directory
     from ticketflow.composition import deploy_file, make_runtime
-    from engine.usecases.knowledge import import_kb_file
 
     upgrade(url)
     runtime = make_runtime(EngineConfig(database_url=url))
@@ -295,13 +295,13 @@ def wait_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> None
 
 @contextmanager
 def gunicorn_server(folder: Path, url: str) -> Iterator[int]:
-    """gunicorn serving ``web.wsgi:app`` on a free loopback port; yields the port, always stops it."""
+    """gunicorn serving ``ticketflow.wsgi:app`` on a free loopback port; yields the port, always stops it."""
     port = free_port()
     env = {**os.environ, "TICKETFLOW_DATABASE_URL": url, "TICKETFLOW_SECRET_KEY": SECRET_KEY,
            "TICKETFLOW_VAR": str(folder)}
     command = [str(Path(sys.executable).with_name("gunicorn")), "-b", f"127.0.0.1:{port}",
                "--workers", "1", "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS),
-               "--keep-alive", "60", "web.wsgi:app"]
+               "--keep-alive", "60", "ticketflow.wsgi:app"]
     log = folder / "gunicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -214,8 +214,8 @@ class EngineDriver:
 
     def __init__(self, folder: Path) -> None:
         from engine.access import Actor
-        from engine.execution.clock import FakeClock
         from engine.config import EngineConfig
+        from engine.execution.clock import FakeClock
         from engine.store.db import upgrade
         from ticketflow.composition import deploy_file, make_runtime
 

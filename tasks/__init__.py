@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from engine.execution.services import ServiceRegistry
-
-from tasks import acknowledge, closure, notify, priority, reminders
-from engine.store import knowledge as knowledge_base
+from tasks import acknowledge, closure, knowledge_base, notify, priority, reminders
 
 
 def build_registry() -> ServiceRegistry:

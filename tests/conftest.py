@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from engine.access import Actor
-from engine.execution.clock import FakeClock
 from engine.config import EngineConfig
+from engine.execution.clock import FakeClock
 from engine.runtime import Runtime
-from engine.usecases.tickets import TicketIntake
 from engine.store.db import make_engine, upgrade
+from engine.usecases.tickets import TicketIntake
 from ticketflow.composition import deploy_file, make_runtime
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
+from typing import Any, cast
 
 from engine.access import ROLES, Actor
 from engine.config import EngineConfig
-from engine.process.definitions import DefinitionLoader, read_bundle
 from engine.errors import TicketflowError
-from engine.store.db import make_engine, session_factory, upgrade
+from engine.process.definitions import DefinitionLoader, read_bundle
+from engine.store.db import current_revision, make_engine, session_factory, upgrade
+from engine.usecases.knowledge import import_kb_file
 from engine.usecases.users import Directory
-
 from ticketflow.cli_audit import add_commands as add_audit_commands
 from ticketflow.composition import make_runtime
-from engine.usecases.knowledge import import_kb_file
+from ticketflow.demo import DEMO_DATABASE_URL
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,52 +32,79 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+class _Help(argparse.HelpFormatter):
+    """Shows an option's default after its help text, when it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ticketflow", description="Run the support procedure as a BPMN process.")
+    parser = argparse.ArgumentParser(prog="ticketflow", description="Run the support procedure as a BPMN process.",
+                                     formatter_class=_Help)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    db = commands.add_parser("db", help="database schema").add_subparsers(required=True, metavar="ACTION")
-    db.add_parser("upgrade", help="apply the migrations to TICKETFLOW_DATABASE_URL").set_defaults(run=_db_upgrade)
-    deploy = commands.add_parser("deploy", help="lint and record a new version of a diagram")
-    deploy.add_argument("file", type=Path)
+
+    def command(parent: Any, name: str, help: str) -> argparse.ArgumentParser:
+        made = parent.add_parser(name, help=help, description=help, formatter_class=_Help)
+        return cast(argparse.ArgumentParser, made)
+
+    db = command(commands, "db", "database schema").add_subparsers(required=True, metavar="ACTION")
+    command(db, "upgrade", "apply the migrations to TICKETFLOW_DATABASE_URL and say which").set_defaults(
+        run=_db_upgrade)
+    deploy = command(commands, "deploy", "lint a diagram and record it as a new version")
+    deploy.add_argument("file", type=Path, help="the .bpmn file; its forms are read from forms/ beside it")
     deploy.add_argument("--as", dest="actor", default="process-owner", help="who deploys (recorded)")
     deploy.set_defaults(run=_deploy)
-    check = commands.add_parser("check-bpmn", help="lint a diagram and its forms without deploying")
-    check.add_argument("file", type=Path)
+    check = command(commands, "check-bpmn", "lint a diagram and its forms without deploying")
+    check.add_argument("file", type=Path, help="the .bpmn file; its forms are read from forms/ beside it")
     check.set_defaults(run=_check)
-    kb = commands.add_parser("kb", help="knowledge base").add_subparsers(required=True, metavar="ACTION")
-    kb_import = kb.add_parser("import", help="load articles from a JSON file (upsert by slug)")
-    kb_import.add_argument("file", type=Path)
+    kb = command(commands, "kb", "knowledge base").add_subparsers(required=True, metavar="ACTION")
+    kb_import = command(kb, "import", "load articles from a JSON file (upsert by slug)")
+    kb_import.add_argument("file", type=Path, help="a JSON list of articles, as ticketflow/data/demo_kb.json")
     kb_import.set_defaults(run=_kb_import)
-    commands.add_parser("demo", help="play tickets through every path and print their trails").set_defaults(
-        run=_demo)
-    user = commands.add_parser("user", help="users and API tokens").add_subparsers(required=True, metavar="ACTION")
-    user_add = user.add_parser("add", help="create a user and print their API token (shown once)")
-    user_add.add_argument("name")
-    user_add.add_argument("--role", required=True, choices=ROLES)
-    user_add.add_argument("--email")
-    user_add.add_argument("--unit")
-    user_add.set_defaults(run=_user_add)
-    user_token = user.add_parser("token", help="issue a new API token for a user, revoking the old one")
-    user_token.add_argument("name")
-    user_token.set_defaults(run=_user_token)
-    serve = commands.add_parser("serve", help="serve the web app and API, with the timer worker in-process")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000)
+    demo = command(commands, "demo", "play tickets through every path in a database of their own and print "
+                                     "their trails")
+    demo.add_argument("--database", default=DEMO_DATABASE_URL,
+                      help="where the demo plays (made afresh each run; never the database `serve` uses)")
+    demo.set_defaults(run=_demo)
+    _user_commands(command, commands)
+    serve = command(commands, "serve", "serve the web app and API, with the worker in-process")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (loopback only unless you say so)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port")
     serve.add_argument("--no-worker", action="store_true", help="do not fire timers in this process")
     serve.add_argument("--demo-users", action="store_true",
                        help="create one user per role once, issue them fresh tokens and print them")
     serve.set_defaults(run=_serve)
-    worker = commands.add_parser("worker", help="fire due timers and retry stalled tickets, forever")
+    worker = command(commands, "worker", "fire due timers, retry stalled tickets and anchor the history, forever")
     worker.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
-    worker.add_argument("--once", action="store_true", help="run one round and exit")
+    worker.add_argument("--once", action="store_true", help="run one round, say what it did, and exit")
     worker.set_defaults(run=_worker)
-    add_audit_commands(commands)
+    add_audit_commands(commands, command)
     return parser
 
 
+def _user_commands(command: Any, commands: Any) -> None:
+    user = command(commands, "user", "users and API tokens").add_subparsers(required=True, metavar="ACTION")
+    user_add = command(user, "add", "create a user and print their API token (shown once)")
+    user_add.add_argument("name", help="the user's sign-in name (recorded as the actor of what they do)")
+    user_add.add_argument("--role", required=True, choices=ROLES, help="what the user may do")
+    user_add.add_argument("--email", help="the user's email address")
+    user_add.add_argument("--unit", help="the support unit the user belongs to")
+    user_add.set_defaults(run=_user_add)
+    user_token = command(user, "token", "issue a new API token for a user, revoking the old one")
+    user_token.add_argument("name", help="the user's sign-in name")
+    user_token.set_defaults(run=_user_token)
+
+
 def _db_upgrade(args: argparse.Namespace, config: EngineConfig) -> int:
-    upgrade(config.database_url)
-    print(f"database at {config.database_url} is up to date")
+    applied = upgrade(config.database_url)
+    for migration in applied:
+        print(f"applied {migration}")
+    state = "is now up to date" if applied else "was already up to date; nothing to apply"
+    print(f"database at {config.database_url} {state} (at migration {current_revision(config.database_url)})")
     return 0
 
 
@@ -111,7 +138,7 @@ def _kb_import(args: argparse.Namespace, config: EngineConfig) -> int:
 def _demo(args: argparse.Namespace, config: EngineConfig) -> int:
     from ticketflow.demo import run_demo
 
-    run_demo(config)
+    run_demo(EngineConfig(args.database, config.lane_roles))
     return 0
 
 
@@ -144,14 +171,9 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _worker(args: argparse.Namespace, config: EngineConfig) -> int:
-    from ticketflow.serve import worker_round
+    from ticketflow.worker import run_worker
 
-    runtime = make_runtime(config)
-    while True:
-        worker_round(runtime, lambda line: print(line, flush=True))
-        if args.once:
-            return 0
-        time.sleep(args.interval)
+    return run_worker(make_runtime(config), args.interval, args.once, lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

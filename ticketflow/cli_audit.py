@@ -9,32 +9,33 @@ from pathlib import Path
 from typing import Any
 
 from engine.access import Actor
-from engine.usecases.audit import AuditReport, AuditService
 from engine.config import EngineConfig
 from engine.errors import InvalidInput
-
+from engine.usecases.audit import AuditReport, AuditService
 from ticketflow.composition import make_runtime
 
 
-def add_commands(commands: Any) -> None:
+def add_commands(commands: Any, command: Any) -> None:
+    """Add `audit ...` and `replay` to ``commands``; ``command(parent, name, help)`` makes each parser."""
     """Register the audit and replay subcommands on the CLI's subparsers object."""
-    audit = commands.add_parser("audit", help="check, anchor and export the history").add_subparsers(
+    audit = command(commands, "audit", "check, anchor and export the history").add_subparsers(
         required=True, metavar="ACTION")
-    verify = audit.add_parser("verify", help="check hash chains and anchors; exit 1 on any failure")
+    verify = command(audit, "verify", "check hash chains and anchors; exit 1 on any failure")
     which = verify.add_mutually_exclusive_group(required=True)
     which.add_argument("ticket", nargs="?", help="a ticket number, e.g. T-000123")
     which.add_argument("--all", action="store_true", help="every ticket, and every anchor")
     verify.set_defaults(run=_verify)
-    anchor = audit.add_parser("anchor", help="record the head of every ticket changed since the last anchor")
+    anchor = command(audit, "anchor", "record the head of every ticket changed since the last anchor")
     anchor.add_argument("--as", dest="actor", default="auditor", help="who anchors (recorded)")
     anchor.set_defaults(run=_anchor)
-    export = audit.add_parser("export", help="stream the events of a period as JSON Lines or CSV")
+    export = command(audit, "export", "stream the events of a period as JSON Lines or CSV")
     export.add_argument("--from", dest="start", required=True, type=_when, help="ISO 8601 with offset, inclusive")
     export.add_argument("--to", dest="end", required=True, type=_when, help="ISO 8601 with offset, exclusive")
-    export.add_argument("--format", dest="fmt", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--format", dest="fmt", choices=("jsonl", "csv"), default="jsonl",
+                        help="JSON Lines (one event a line) or CSV")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     export.set_defaults(run=_export)
-    replay = commands.add_parser("replay", help="re-execute a ticket on its recorded inputs; exit 1 on divergence")
+    replay = command(commands, "replay", "re-execute a ticket on its recorded inputs; exit 1 on divergence")
     replay.add_argument("ticket", help="a ticket number, e.g. T-000123")
     replay.add_argument("--until", type=int, help="stop after the transaction that recorded this event")
     replay.set_defaults(run=_replay)

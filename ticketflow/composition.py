@@ -1,15 +1,19 @@
-"""Composition root: wires the database, the handler registry and the definition loader into a Runtime."""
+"""Composition root: wires the database, the handler registry and the definition loader into a Runtime,
+and the runtime into the web app. The only place that knows every package."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from flask import Flask
+
 from engine.access import Actor
-from engine.execution.clock import Clock, system_clock
 from engine.config import EngineConfig
+from engine.execution.clock import Clock, system_clock
 from engine.process.definitions import read_bundle
 from engine.runtime import Runtime, build_runtime
 from engine.store.db import REPO_ROOT, make_engine, session_factory
 from tasks import build_registry
+from web.app import WebSettings, create_app
 
 BUNDLED_DIAGRAM = REPO_ROOT / "bpmn" / "support_ticket.bpmn"
 
@@ -25,3 +29,8 @@ def deploy_file(runtime: Runtime, path: Path = BUNDLED_DIAGRAM, actor: Actor | N
     bpmn, forms = read_bundle(path)
     row, created = runtime.deploy(bpmn, forms, actor or Actor("deployer", "process_owner"))
     return row.version, created
+
+
+def make_app(config: EngineConfig | None = None, settings: WebSettings | None = None) -> Flask:
+    """The web app over the configured database (``TICKETFLOW_*`` environment variables by default)."""
+    return create_app(make_runtime(config or EngineConfig.from_env()), settings)

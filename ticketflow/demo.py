@@ -6,17 +6,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from engine.access import Actor
-from engine.execution.clock import FakeClock
 from engine.config import EngineConfig
+from engine.execution.clock import FakeClock
 from engine.runtime import Runtime
+from engine.store.db import upgrade
+from engine.usecases.knowledge import import_kb_file
 from engine.usecases.tickets import TicketIntake
 from engine.views import EventView
-
 from ticketflow.composition import deploy_file, make_runtime
-from engine.usecases.knowledge import import_kb_file
 
 DEMO_KB = Path(__file__).parent / "data" / "demo_kb.json"
+# The demo plays with a fake clock: its tickets must never land in the database `make run` serves.
+DEMO_DATABASE_URL = "sqlite:///var/demo.db"
 L1, L2 = Actor("lena (L1)", "l1"), Actor("otto (L2)", "l2")
 SHOWN = {"ticket_opened", "task_completed", "gateway_taken", "service_called", "timer_fired", "process_completed"}
 
@@ -35,6 +39,9 @@ FIX = {"fix_details": "Added the index and a migration; query time dropped from 
 
 
 def run_demo(config: EngineConfig, out: Callable[[str], None] = print) -> None:
+    """Play every path in ``config``'s database, made afresh (an SQLite file is replaced), and print the trails."""
+    fresh_database(config.database_url)
+    out(f"Playing the demo in {config.database_url} (a database of its own, made afresh).")
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     runtime = make_runtime(config, clock)
     version, created = deploy_file(runtime)
@@ -51,6 +58,15 @@ def run_demo(config: EngineConfig, out: Callable[[str], None] = print) -> None:
     for title, play in scenarios:
         number = play(runtime, clock)
         _print_trail(runtime, number, title, out)
+
+
+def fresh_database(url: str) -> None:
+    """Replace an SQLite file with a freshly migrated one; migrate any other database as it is."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+    upgrade(url)
 
 
 def _open(runtime: Runtime, customer: str, subject: str, description: str) -> str:

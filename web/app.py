@@ -1,4 +1,4 @@
-"""The Flask app factory: a composition root wiring the runtime, the user directory and the blueprints."""
+"""The Flask app factory: the API and page blueprints over a runtime the composition root hands in."""
 from __future__ import annotations
 
 import os
@@ -9,13 +9,10 @@ from pathlib import Path
 from flask import Flask, Request, Response, render_template
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-from engine.usecases.audit import AuditService
-from engine.config import EngineConfig
 from engine.runtime import Runtime
+from engine.usecases.audit import AuditService
 from engine.usecases.users import Directory
-
 from web import problems
-from ticketflow.composition import make_runtime
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB
 
@@ -42,10 +39,9 @@ class Services:
     audit: AuditService
 
 
-def create_app(runtime: Runtime | None = None, settings: WebSettings | None = None) -> Flask:
-    """Build the app over ``runtime`` (default: the configured database with every shipped handler)."""
+def create_app(runtime: Runtime, settings: WebSettings | None = None) -> Flask:
+    """Build the app over ``runtime`` (``ticketflow.composition.make_runtime`` wires the shipped one)."""
     settings = settings or WebSettings.from_env()
-    runtime = runtime or make_runtime(EngineConfig.from_env())
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body, MAX_FORM_MEMORY_SIZE=settings.max_body,
@@ -58,9 +54,9 @@ def create_app(runtime: Runtime | None = None, settings: WebSettings | None = No
     app.html_error = _html_error  # type: ignore[attr-defined]
     problems.install(app)
 
-    from web.api.v1 import api
     from web.api.audit import audit_api
     from web.api.meta import meta
+    from web.api.v1 import api
     from web.pages.views import pages
 
     app.register_blueprint(api)

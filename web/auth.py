@@ -12,7 +12,6 @@ from flask import current_app, g, request, session
 from engine.access import Actor
 from engine.errors import Forbidden
 from engine.usecases.users import Directory, UserView, hash_token
-
 from web.problems import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,7 +10,17 @@ from typing import Any
 from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import Conflict, DefinitionRejected, FieldError, Forbidden, InvalidInput, NotFound, SandboxViolation, StepFailed, TicketflowError
+from engine.errors import (
+    Conflict,
+    DefinitionRejected,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    SandboxViolation,
+    StepFailed,
+    TicketflowError,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://ticketflow.example/problems/"  # a namespace for the type URIs, not fetched

@@ -30,11 +30,11 @@ from typing import Any
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine.process.definitions import Definition
 from engine.errors import TicketflowError
-from engine.execution.steps import Execution, new_workflow
-from engine.store.history import Where, canonical
 from engine.execution.services import ServiceRegistry
+from engine.execution.steps import Execution, new_workflow
+from engine.process.definitions import Definition
+from engine.store.history import Where, canonical
 from engine.store.tickets import TicketRecord
 from engine.views import EventView
 

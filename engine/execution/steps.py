@@ -15,13 +15,13 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from engine.errors import Conflict, StepFailed, TicketflowError
 from engine.execution import workflow_state
 from engine.execution.clock import engine_time
-from engine.process.definitions import Definition
-from engine.errors import Conflict, StepFailed, TicketflowError
-from engine.store.history import Journal, Where, canonical
-from engine.process.sandbox import TicketScriptEngine, compile_expression
 from engine.execution.services import ServiceContext, ServiceRegistry
+from engine.process.definitions import Definition
+from engine.process.sandbox import TicketScriptEngine, compile_expression
+from engine.store.history import Journal, Where, canonical
 from engine.store.tickets import TicketRecord, TicketStore, WorkItem
 
 

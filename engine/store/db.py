@@ -85,13 +85,30 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Apply the Alembic migrations to the database at ``url``."""
+def upgrade(url: str, revision: str = "head") -> list[str]:
+    """Apply the Alembic migrations to the database at ``url``; return the ones applied ("0002: Users ...")."""
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     from alembic import command
 
     config = Config()
     config.set_main_option("script_location", str(REPO_ROOT / "alembic"))
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    before = current_revision(url)
     command.upgrade(config, revision)
+    script = ScriptDirectory.from_config(config)
+    applied = list(script.iterate_revisions(current_revision(url), before))
+    return [f"{step.revision}: {(step.doc or '').splitlines()[0]}" for step in reversed(applied)]
+
+
+def current_revision(url: str) -> str | None:
+    """The migration the database at ``url`` is at (None for a new database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Connection
 
 from engine.errors import Conflict
-from engine.views import EventView
 from engine.store.driver import Driver
 from engine.store.models import HumanTask, Ticket
+from engine.views import EventView
 
 if TYPE_CHECKING:
     from engine.store.history import NewEvent

@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.access import Actor
-from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from engine.store.history import GENESIS
 from engine.audit.integrity import AnchorMark, ChainCheck, Finding, Lookup, anchor_hash, entries_digest
 from engine.audit.replay import Divergence, ReadyTask, RecordedEvent, Replayer, ReplayStep, recorded_events
+from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from engine.store.history import GENESIS
 from engine.store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, HistoryEvent, Ticket
 
 if TYPE_CHECKING:

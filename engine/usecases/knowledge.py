@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, FieldError, InvalidInput
 from engine.process.forms import validate_form
-from engine.store.models import KbArticle
 from engine.store.knowledge import Match, search
+from engine.store.models import KbArticle
 
 from .base import RuntimeCore
 

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.access import ROLES, Actor
-from engine.execution.clock import Clock, system_clock
 from engine.errors import Conflict, FieldError, InvalidInput, NotFound
+from engine.execution.clock import Clock, system_clock
 from engine.store.driver import lookup
 from engine.store.models import ApiToken, Unit, User
 from engine.store.uow import UnitOfWork

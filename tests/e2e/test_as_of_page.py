@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from engine.usecases.audit import AuditService
 from engine.runtime import Runtime
+from engine.usecases.audit import AuditService
 from tests.conftest import ASSESS_ESCALATE, CLASSIFY, CUSTOMER, ESCALATE, L1, OWNER, complete_current, intake
 from tests.e2e.conftest import Page
 from ticketflow.composition import BUNDLED_DIAGRAM, deploy_file

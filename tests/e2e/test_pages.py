@@ -7,12 +7,12 @@ from typing import Any
 from flask import Flask
 
 from engine.runtime import Runtime
+from engine.usecases.knowledge import import_kb_file
 from tests.conftest import CLASSIFY, CUSTOMER, L1, complete_current, intake
 from tests.e2e.conftest import Page, Visitor
 from ticketflow.composition import BUNDLED_DIAGRAM
-from engine.usecases.knowledge import import_kb_file
 
-DEMO_KB = BUNDLED_DIAGRAM.parent.parent / "web" / "data" / "demo_kb.json"
+DEMO_KB = BUNDLED_DIAGRAM.parent.parent / "ticketflow" / "data" / "demo_kb.json"
 XSS = "<script>alert(1)</script>"
 
 # Each step of the escalation path as a browser sends it: strings only, lists one entry per line.

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.execution.clock import FakeClock
 from engine.config import DEFAULT_LANE_ROLES
-from engine.runtime import Runtime, build_runtime
+from engine.execution.clock import FakeClock
 from engine.execution.services import ServiceRegistry
+from engine.runtime import Runtime, build_runtime
 from engine.store.db import make_engine, session_factory
 from engine.store.models import OutboxMessage, Ticket
 from tasks import build_registry

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from engine.access import Actor
-from engine.usecases.audit import AuditService
 from engine.errors import Forbidden, InvalidInput, NotFound
-from engine.store.history import event_hash
 from engine.runtime import Runtime
+from engine.store.history import event_hash
 from engine.store.models import HistoryEvent
+from engine.usecases.audit import AuditService
 from tests.conftest import CUSTOMER, L1, RESOLVED, complete_current, intake
 from tests.integration.helpers import escalate_to_validation, history_rows, rehash, tamper, ticket_row
 

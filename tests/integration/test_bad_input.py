@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 
 from engine.access import Actor
-from engine.execution.clock import FakeClock
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceFailed
+from engine.execution.clock import FakeClock
 from engine.runtime import Runtime
 from tests.conftest import (
     ASSESS_RESOLVE,

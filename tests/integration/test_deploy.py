@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from engine.process.definitions import read_bundle
 from engine.errors import DefinitionRejected, Forbidden
+from engine.process.definitions import read_bundle
 from engine.runtime import Runtime
 from tests.conftest import CLASSIFY, CUSTOMER, L1, OWNER, complete_current, intake
 from ticketflow.composition import BUNDLED_DIAGRAM

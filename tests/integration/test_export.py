@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.usecases.audit import EXPORT_FIELDS, AuditService
-from engine.execution.clock import FakeClock
 from engine.errors import InvalidInput
+from engine.execution.clock import FakeClock
 from engine.runtime import Runtime
+from engine.usecases.audit import EXPORT_FIELDS, AuditService
 from tests.conftest import CLASSIFY, CUSTOMER, L1, START, complete_current, intake
 from tests.integration.helpers import ticket_row
 

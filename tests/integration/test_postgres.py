@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from engine.execution.clock import FakeClock
 from engine.errors import Conflict
+from engine.execution.clock import FakeClock
 from engine.execution.steps import Execution
 from engine.runtime import Runtime
 from engine.store.knowledge import search
@@ -105,7 +105,7 @@ def test_knowledge_base_search_ranks_published_up_to_date_articles(pg_runtime: R
 
     from engine.usecases.knowledge import import_kb_file
 
-    import_kb_file(pg_runtime, Path(__file__).parents[2] / "web" / "data" / "demo_kb.json")
+    import_kb_file(pg_runtime, Path(__file__).parents[2] / "ticketflow" / "data" / "demo_kb.json")
     with pg_runtime.uow() as uow:
         matches = search(uow.connection, "login fails: invalid token after password reset", clock())
         assert matches and matches[0].slug == "reset-token-cache"

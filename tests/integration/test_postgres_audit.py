@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from engine.access import Actor
-from engine.usecases.audit import AuditService
 from engine.runtime import Runtime
+from engine.usecases.audit import AuditService
 from tests.conftest import (
     CUSTOMER,
     FIX,

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine.usecases.audit import AuditService
-from engine.execution.clock import FakeClock
 from engine.errors import InvalidInput, NotFound
+from engine.execution.clock import FakeClock
 from engine.runtime import Runtime
 from engine.store.models import HistoryEvent, OutboxMessage
+from engine.usecases.audit import AuditService
 from tests.conftest import (
     ASSESS_RESOLVE,
     CLASSIFY,

@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from engine.execution.clock import FakeClock
-from engine.store.history import events, verify_chain
 from engine.runtime import Runtime
 from engine.store.db import make_engine
+from engine.store.history import events, verify_chain
 from engine.store.models import Base, HumanTask, OutboxMessage, Ticket
 from engine.store.tickets import TicketStore
 from tests.conftest import CUSTOMER, L1, PERSISTS, intake

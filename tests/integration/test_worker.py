@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.usecases.audit import AuditService
 from engine.runtime import Runtime
+from engine.usecases.audit import AuditService
 from tests.conftest import CUSTOMER, intake
 from ticketflow.cli import main
 
@@ -29,7 +29,7 @@ def test_worker_round_anchors_changed_tickets_once_a_day(runtime: Runtime, sqlit
 
 def test_worker_round_checkpoints_the_wal_so_requests_need_not(runtime: Runtime, sqlite_url: str,
                                                                tmp_path: Path) -> None:
-    from ticketflow.serve import worker_round
+    from ticketflow.worker import worker_round
 
     database = Path(sqlite_url.removeprefix("sqlite:///"))
 

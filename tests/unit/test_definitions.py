@@ -12,8 +12,8 @@ from lxml import etree
 
 import tasks
 from engine.config import DEFAULT_LANE_ROLES
-from engine.process.definitions import Definition, DefinitionLoader, content_hash, read_bundle
 from engine.errors import DefinitionRejected
+from engine.process.definitions import Definition, DefinitionLoader, content_hash, read_bundle
 from engine.process.lint import NS
 from engine.process.xml import MAX_DIAGRAM_BYTES
 

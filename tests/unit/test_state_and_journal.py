@@ -11,12 +11,12 @@ from types import SimpleNamespace
 import pytest
 
 import tasks
-from engine.execution import workflow_state
 from engine.config import DEFAULT_LANE_ROLES
-from engine.process.definitions import Definition, DefinitionLoader, read_bundle
+from engine.execution import workflow_state
 from engine.execution.steps import copy_json, data_digest, new_workflow
-from engine.store.history import GENESIS, Journal, Where, chain_hash
 from engine.execution.workflow_cache import WorkflowCache
+from engine.process.definitions import Definition, DefinitionLoader, read_bundle
+from engine.store.history import GENESIS, Journal, Where, chain_hash
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "bpmn" / "support_ticket.bpmn"
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)

@@ -7,9 +7,8 @@ from datetime import datetime
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from engine.usecases.audit import AuditService
 from engine.errors import FieldError, InvalidInput
-
+from engine.usecases.audit import AuditService
 from web.api.v1 import int_arg, only_query, record_auditor_read
 from web.auth import authenticate_api, current_actor, roles
 from web.problems import ApiError

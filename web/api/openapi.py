@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from engine.access import ROLES
-from engine.usecases.tickets import CHANNELS
-
-from web.api.v1 import MAX_OFFSET, MAX_PAGE
 from engine.usecases.knowledge import ARTICLE_SCHEMA
+from engine.usecases.tickets import CHANNELS
+from web.api.v1 import MAX_OFFSET, MAX_PAGE
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.usecases.tasks import TaskDetail
 from engine.store.models import ProcessDefinition
+from engine.usecases.tasks import TaskDetail
 from engine.views import EventView, TaskView, TicketView
 
 

@@ -8,13 +8,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from engine.errors import FieldError, InvalidInput
-from engine.usecases.tickets import AGENT_CHANNEL_RULE, AGENT_CHANNELS, TicketFilter, TicketIntake
 from engine.runtime import Runtime
-
 from engine.usecases import knowledge
+from engine.usecases.tickets import AGENT_CHANNEL_RULE, AGENT_CHANNELS, TicketFilter, TicketIntake
+from web.api.serialize import definition_json, event_json, task_detail_json, task_json, ticket_json
 from web.auth import authenticate_api, current_actor, current_user, roles
 from web.problems import ApiError
-from web.api.serialize import definition_json, event_json, task_detail_json, task_json, ticket_json
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 api.before_request(authenticate_api)

@@ -1,6 +1,6 @@
 """A deployed diagram's layout (BPMN DI) as plain shapes and edges, and as inline SVG for the pages.
 
-Parsing goes through ``engine.xml.parse_xml`` (no DTD, no entities, no network). Names come from an
+Parsing goes through ``engine.process.xml.parse_xml`` (no DTD, no entities, no network). Names come from an
 uploaded diagram, so the SVG is built as an lxml tree and serialized by lxml: every name lands in a
 text node or an attribute value, escaped. Colours are SVG presentation attributes (the pages' CSP
 allows no inline styles); the classes are hooks for ``site.css`` and for tests.
@@ -18,10 +18,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 from markupsafe import Markup
-from sqlalchemy import select
 
-from engine.errors import NotFound
-from engine.store.models import ProcessDefinition, Ticket
 from engine.process.xml import parse_xml
 
 if TYPE_CHECKING:
@@ -251,14 +248,9 @@ def diagram_of(sha256: str, bpmn: bytes) -> Diagram:
 
 
 def pinned_diagram(runtime: Runtime, number: str) -> PinnedDiagram:
-    """The layout of the definition version ticket ``number`` runs on, read in one query."""
-    with runtime.uow() as uow:
-        row = uow.session.execute(
-            select(ProcessDefinition.version, ProcessDefinition.sha256, ProcessDefinition.bpmn)
-            .join(Ticket, Ticket.definition_id == ProcessDefinition.id).where(Ticket.number == number)).first()
-    if row is None:
-        raise NotFound(f"ticket {number} does not exist")
-    return PinnedDiagram(row.version, row.sha256, diagram_of(row.sha256, row.bpmn))
+    """The layout of the definition version ticket ``number`` runs on."""
+    version, sha256, bpmn = runtime.pinned_definition(number)
+    return PinnedDiagram(version, sha256, diagram_of(sha256, bpmn))
 
 
 # -- SVG ------------------------------------------------------------------------------------------

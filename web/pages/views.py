@@ -18,11 +18,10 @@ from werkzeug.wrappers import Response
 
 from engine.access import Actor
 from engine.errors import FieldError, Forbidden, InvalidInput
-from engine.usecases.tickets import AGENT_CHANNELS, TicketIntake
 from engine.runtime import Runtime
 from engine.usecases.tasks import TaskDetail
+from engine.usecases.tickets import AGENT_CHANNELS, TicketIntake
 from engine.usecases.users import UserView
-
 from web.auth import check_csrf, csrf_token, load_page_user, sign_in, sign_out
 from web.pages.diagram import pinned_diagram, render_svg
 from web.pages.formfields import Field, coerce, errors_by_field, fields_of, shown_values, submitted_values

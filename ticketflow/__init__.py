@@ -1,0 +1,1 @@
+"""The ticketflow application: composition root, command line, serve, worker and demo."""

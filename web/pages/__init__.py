@@ -1,0 +1,1 @@
+"""Server-rendered pages for people: views, JSON Schema forms as HTML, the pinned diagram as SVG."""
