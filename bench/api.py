@@ -300,7 +300,8 @@ def gunicorn_server(folder: Path, url: str) -> Iterator[int]:
     env = {**os.environ, "TICKETFLOW_DATABASE_URL": url, "TICKETFLOW_SECRET_KEY": SECRET_KEY,
            "TICKETFLOW_VAR": str(folder)}
     command = [str(Path(sys.executable).with_name("gunicorn")), "-b", f"127.0.0.1:{port}",
-               "--workers", "1", "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS),
+               "--workers", "1", "--worker-class", "ticketflow.gunicorn.ProblemThreadWorker",
+               "--threads", str(GUNICORN_THREADS),
                "--keep-alive", "60", "ticketflow.wsgi:app"]
     log = folder / "gunicorn.log"
     with log.open("wb") as out:

@@ -23,6 +23,13 @@ plus a number of L1-direct tickets, then prints side by side:
    submission or timer with the engine steps it causes): the mean of the last tenth over the
    first tenth should be about 1.0x.
 
+3. A long ticket. One ticket grown the way real ones do to at least 5,000 events: persists loops,
+   with a reminder (the cycle timer fired with the fake clock) and a claim and release of the
+   customer's task in each loop, then a customer silent for many response windows in a row. Reported:
+   events, replay seconds, as-of seconds at the last event and at the middle one, the target (2 s
+   each) and the verdict; and, for contrast, the replay without pruning the reminders' spent
+   branches (``engine.audit.pruning``), which grows with the square of the reminders of one wait.
+
 Timings use ``time.perf_counter``; each figure is a median over rounds after a warm-up run. The
 exit code is always 0: a benchmark reports, it never fails the build.
 """
@@ -57,6 +64,10 @@ FILLER_TICKETS = 150  # L1-direct tickets besides the three loop tickets
 VERIFY_ROUNDS = 5
 REPLAY_ROUNDS = 5
 LINEAR_TARGET = 1.3  # marginal ms per loop (50..500) / (1..50)
+LONG_EVENTS = 5000  # the long ticket has at least this many events
+LONG_SILENT = 150  # reminders in a row at the long ticket's last validation
+LONG_ROUNDS = 3
+LONG_TARGET_S = 2.0  # replay and as-of of the long ticket
 
 
 @dataclass
@@ -153,11 +164,13 @@ def main() -> int:
         one_ms = median_ms(lambda: audit.verify_ticket(largest), VERIFY_ROUNDS)
         points = bench_replay(audit, numbers)
         tenths = input_cost_tenths(audit, numbers[LOOP_COUNTS[-1]])
+        long = bench_long_ticket(driver, audit)
     lines = verify_report(report.ok, report.tickets, report.events, verify_ms, anchor.tickets, anchor_ms,
                           one_ms, points[-1].events)
     lines += replay_report(points)
     lines.append(f"  {LOOP_COUNTS[-1]}-loop replay, ms per input: first tenth {tenths[0]:.2f}, last tenth "
                  f"{tenths[1]:.2f} ({tenths[1] / tenths[0]:.2f}x)")
+    lines += long_report(long)
     lines.append(f"\n  total benchmark time {time.perf_counter() - began:.1f}s")
     print("\n".join(lines))
     return 0
@@ -195,6 +208,95 @@ def replay_report(points: list[ReplayPoint]) -> list[str]:
         lines.append(f"  per-loop cost {points[1].loops}..{points[2].loops} / {points[0].loops}..{points[1].loops}: "
                      f"{ratio:.2f}x   target <= {LINEAR_TARGET:.1f}x   {verdict}")
     return lines
+
+
+# -- section 3: a long ticket ----------------------------------------------------------------------
+@dataclass
+class LongTicket:
+    events: int
+    replay_s: float
+    as_of_last_s: float
+    as_of_middle_s: float
+    unpruned_s: float
+    consistent: bool
+
+
+def grow_long_ticket(driver: EngineDriver, events: int = LONG_EVENTS, silent: int = LONG_SILENT) -> str:
+    """A ticket of at least ``events`` events: loops with a reminder and a claim/release each, then silence."""
+    from bench.engine import PERSISTS_LOOP
+
+    view = driver.escalated()
+    customer = driver.actors["customer"]
+    while event_count(driver, view.number) + silent * 4 < events:  # a reminder adds 4 events
+        fire_reminder(driver, view.number)
+        task = driver.runtime.get_ticket(view.number).ready_tasks[0]
+        driver.runtime.claim_task(task.id, customer)
+        driver.runtime.release_task(task.id, customer)
+        view, _ = driver.persists_loop(driver.runtime.get_ticket(view.number))
+    assert view.ready_tasks[0].element_id == PERSISTS_LOOP[0].element
+    for _ in range(silent):
+        fire_reminder(driver, view.number)
+    view, _ = driver.complete(driver.runtime.get_ticket(view.number), Step("test_and_confirm", RESOLVED, "customer"))
+    return view.number
+
+
+def event_count(driver: EngineDriver, number: str) -> int:
+    from sqlalchemy import select
+
+    from engine.store.models import Ticket
+
+    with driver.runtime.uow() as uow:
+        return uow.session.scalar(select(Ticket.history_seq).where(Ticket.number == number)) or 0
+
+
+def fire_reminder(driver: EngineDriver, number: str) -> None:
+    """Move the fake clock just past the ticket's next timer and let the worker fire it."""
+    from engine.execution.clock import FakeClock
+
+    clock = driver.runtime.clock
+    due = driver.runtime.get_ticket(number).next_timer_at
+    assert isinstance(clock, FakeClock) and due is not None
+    clock.now = due
+    clock.advance(seconds=1)
+    if driver.runtime.fire_due_timers() != [number]:
+        raise RuntimeError(f"{number}: the reminder did not fire")
+
+
+def median_s(call: Callable[[], object], rounds: int = LONG_ROUNDS) -> float:
+    return median_ms(call, rounds) / 1000.0
+
+
+def bench_long_ticket(driver: EngineDriver, audit: AuditService) -> LongTicket:
+    from engine.audit.replay import Replayer
+    from engine.usecases.audit import _recorded, _ticket
+
+    number = grow_long_ticket(driver)
+    report = audit.replay(number)
+    last, middle = report.events, report.events // 2
+
+    def unpruned() -> None:
+        with driver.runtime.uow() as uow:
+            ticket = _ticket(uow.session, number)
+            _, definition = driver.runtime.definition_of(uow.session, ticket.definition_id)
+            Replayer(number, definition, driver.runtime.lane_roles, _recorded(uow.session, ticket.id),
+                     prune=False).run()
+
+    return LongTicket(report.events, median_s(lambda: audit.replay(number)),
+                      median_s(lambda: audit.as_of(number, last)), median_s(lambda: audit.as_of(number, middle)),
+                      median_s(unpruned, 1), report.consistent)
+
+
+def long_report(long: LongTicket) -> list[str]:
+    worst = max(long.replay_s, long.as_of_last_s, long.as_of_middle_s)
+    ok = worst <= LONG_TARGET_S and long.consistent
+    row = "  {:>7}{:>11}{:>14}{:>16}{:>9}   {}"
+    return ["", f"3. A long ticket: loops, reminders, claims/releases ({LONG_SILENT} reminders in a row at the end; "
+            f"median of {LONG_ROUNDS})",
+            row.format("events", "replay s", "as-of last s", "as-of middle s", "target", "verdict"),
+            row.format(long.events, f"{long.replay_s:.2f}", f"{long.as_of_last_s:.2f}", f"{long.as_of_middle_s:.2f}",
+                       f"{LONG_TARGET_S:.0f} s", ("OK" if ok else "MISSED") + ("" if long.consistent else
+                                                                               " (DIVERGENT)")),
+            f"  the same replay without pruning the reminders' spent branches: {long.unpruned_s:.2f} s (one run)"]
 
 
 if __name__ == "__main__":

@@ -423,6 +423,63 @@ def bench_raw_loop(driver: RawDriver) -> RawLoopResult:
     return result
 
 
+# -- 4. sandbox guards ------------------------------------------------------------------------------
+GUARD_ROUNDS, GUARD_PER_ROUND = 7, 2000
+GUARD_DATA: dict[str, Any] = {
+    "resolve_at_first_level": True, "validation_outcome": "resolved", "validation_request": {"response_window": "P3D"},
+    "subject": INTAKE["subject"], "description": INTAKE["description"], "type": "incident", "impact": "high",
+    "urgency": "medium", "customer_message": "Fixed.", "customer_steps": ["Reconnect"],
+}
+
+
+def diagram_expressions(diagram: Path = DIAGRAM) -> list[str]:
+    """Every expression of the diagram: gateway conditions, timers and service parameters."""
+    from lxml import etree
+
+    from engine.process.lint import NS
+
+    tree = etree.parse(str(diagram))
+    texts = tree.xpath("//bpmn:conditionExpression/text()|//bpmn:timerEventDefinition/*/text()", namespaces=NS)
+    values = tree.xpath("//spiffworkflow:parameter/@value", namespaces=NS)
+    return [str(text).strip() for text in [*texts, *values]]
+
+
+def bench_guards() -> tuple[float, float, int]:
+    """Median µs to evaluate all the diagram's expressions once: (guarded, unguarded, how many)."""
+    from RestrictedPython import compile_restricted_eval
+
+    from engine.process.sandbox import _GUARDS, SandboxEnvironment
+
+    expressions = diagram_expressions()
+    guarded_env = SandboxEnvironment()
+    plain = [code for code in (compile_restricted_eval(e).code for e in expressions)  # RestrictedPython alone
+             if code is not None]
+
+    def guarded() -> None:
+        for expression in expressions:
+            guarded_env.evaluate(expression, GUARD_DATA)
+
+    def unguarded() -> None:
+        for code in plain:
+            eval(code, {**_GUARDS, **GUARD_DATA})  # noqa: S307 - the diagram's own expressions
+
+    timings: dict[str, list[float]] = {"guarded": [], "unguarded": []}
+    for _ in range(GUARD_ROUNDS):
+        for name, work in (("guarded", guarded), ("unguarded", unguarded)):
+            began = time.perf_counter()
+            for _ in range(GUARD_PER_ROUND):
+                work()
+            timings[name].append((time.perf_counter() - began) / GUARD_PER_ROUND * 1e6)
+    return statistics.median(timings["guarded"]), statistics.median(timings["unguarded"]), len(expressions)
+
+
+def guard_report(guarded_us: float, unguarded_us: float, count: int, eng: Rate) -> list[str]:
+    overhead = guarded_us - unguarded_us
+    return ["", f"4. Sandbox guards (time and memory bounds): the diagram's {count} expressions, each evaluated once",
+            f"  guarded {guarded_us:.1f} us, unguarded (RestrictedPython alone) {unguarded_us:.1f} us: "
+            f"overhead {overhead:.1f} us = {overhead / 1000 / eng.median_ms:.2%} of an engine lifecycle"]
+
+
 # -- report ---------------------------------------------------------------------------------------
 def verdict(ratio: float | None, target: float) -> str:
     if ratio is None:
@@ -532,6 +589,7 @@ def main() -> int:
         raw_loop = bench_raw_loop(raw)
         engine_points = bench_engine_loop(engine)
     lines = lifecycle_report(raw_rate, engine_rate) + loop_report(engine_points, raw_loop)
+    lines += guard_report(*bench_guards(), engine_rate)
     lines += summary(raw_rate, engine_rate, engine_points)
     lines.append(f"\n  total benchmark time {time.perf_counter() - began:.1f}s")
     print("\n".join(lines))

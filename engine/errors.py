@@ -70,6 +70,12 @@ class StepFailed(TicketflowError):
         self.element = element
         self.cause = cause
 
+    @property
+    def public_detail(self) -> str:
+        """What a caller is told: plain words, never the cause's own text (it may be a database's)."""
+        return ("an automated step of the procedure could not be completed, so nothing was changed; "
+                "try again later, or ask support if it keeps happening")
+
 
 class ServiceFailed(StepFailed):
     """A service-task handler raised; the ticket was left as it was before the step."""

@@ -39,7 +39,7 @@ class EventView:
     lane: str | None
     task_id: str | None
     data: dict[str, Any]
-    hash: str
+    hash: str | None  # None where withheld (a customer's trail)
 
     @classmethod
     def of(cls, e: HistoryEvent) -> EventView:
@@ -71,6 +71,7 @@ class TicketView:
     current_lanes: list[str]
     next_timer_at: datetime | None
     stalled_reason: str | None
+    step_failures: int
     ready_tasks: list[TaskView] = field(default_factory=list)
 
     @classmethod
@@ -83,26 +84,33 @@ class TicketView:
             first_response_due=t.first_response_due, resolved_at=t.resolved_at, closed_at=t.closed_at,
             version=t.version, definition_version=definition_version, current_steps=t.current_steps,
             current_lanes=[lane for lane in t.current_lanes.split(",") if lane], next_timer_at=t.next_timer_at,
-            stalled_reason=t.stalled_reason, ready_tasks=[TaskView.of(r, t.number or "") for r in ready],
+            stalled_reason=t.stalled_reason, step_failures=t.step_failures,
+            ready_tasks=[TaskView.of(r, t.number or "") for r in ready],
         )
 
 
-# What a customer reads of each event kind: everything of what they said or were told, the branch a
-# decision took, and of the rest only that it happened (when, which step, by whom).
-_CUSTOMERS_OWN = frozenset({"ticket_opened", "process_completed", "timer_fired"})
-_GATEWAY_KEYS = ("gateway", "branch", "target")
+# What a customer reads of each event: an allow-list of data keys per kind. What they said (their own
+# lane's answers), what they were sent, and which way each decision went; of everything else only that it
+# happened (when, which step, by whom). Variable names, digests, service results, internal ids and the
+# chain's hashes are the team's (a hash of an event that holds internal notes would let a customer test
+# guesses about them).
+_CUSTOMER_KEYS: dict[str, tuple[str, ...]] = {
+    "ticket_opened": ("channel", "contact", "customer", "registered_by", "subject", "description"),
+    "gateway_taken": ("gateway", "branch"),
+    "message_queued": ("channel", "purpose", "recipient", "subject", "body"),
+}
+_CUSTOMER_LANE_KEYS: dict[str, tuple[str, ...]] = {"task_completed": ("form",)}
 
 
 def customer_trail(events: list[EventView], customer_lanes: set[str], recipients: set[str | None]) -> list[EventView]:
-    """The trail as the ticket's customer reads it: internal work notes withheld (``data`` left empty)."""
-    shown = []
-    for event in events:
-        data = event.data
-        if event.kind == "gateway_taken":
-            data = {key: data[key] for key in _GATEWAY_KEYS if key in data}
-        elif event.kind == "message_queued":
-            data = data if data.get("recipient") in recipients else {}
-        elif event.kind not in _CUSTOMERS_OWN and event.lane not in customer_lanes:
-            data = {}
-        shown.append(event if data is event.data else replace(event, data=data))
-    return shown
+    """The trail as the ticket's customer reads it: only the data keys that are theirs, no hashes."""
+    return [replace(event, data=_customer_data(event, customer_lanes, recipients), hash=None) for event in events]
+
+
+def _customer_data(event: EventView, customer_lanes: set[str], recipients: set[str | None]) -> dict[str, Any]:
+    keys = _CUSTOMER_KEYS.get(event.kind, ())
+    if event.lane in customer_lanes:
+        keys = keys or _CUSTOMER_LANE_KEYS.get(event.kind, ())
+    if event.kind == "message_queued" and event.data.get("recipient") not in recipients:
+        keys = ()  # a message to someone else (an agent, a webhook) is not theirs
+    return {key: event.data[key] for key in keys if key in event.data}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -173,6 +174,7 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
 def _worker(args: argparse.Namespace, config: EngineConfig) -> int:
     from ticketflow.worker import run_worker
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     return run_worker(make_runtime(config), args.interval, args.once, lambda line: print(line, flush=True))
 
 

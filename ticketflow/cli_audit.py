@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,10 @@ def _when(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a timezone offset (e.g. {text}+00:00 or {text}Z)")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
     return value
 
 

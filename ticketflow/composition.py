@@ -10,6 +10,7 @@ from engine.access import Actor
 from engine.config import EngineConfig
 from engine.execution.clock import Clock, system_clock
 from engine.process.definitions import read_bundle
+from engine.process.guards import configure_limits
 from engine.runtime import Runtime, build_runtime
 from engine.store.db import REPO_ROOT, make_engine, session_factory
 from tasks import build_registry
@@ -20,6 +21,7 @@ BUNDLED_DIAGRAM = REPO_ROOT / "bpmn" / "support_ticket.bpmn"
 
 def make_runtime(config: EngineConfig, clock: Clock = system_clock) -> Runtime:
     """A runtime over the configured database with every shipped handler registered."""
+    configure_limits(config.sandbox_seconds, config.sandbox_memory_mb)  # the sandbox's limits are per process
     engine = make_engine(config.database_url)
     return build_runtime(session_factory(engine), build_registry(), config.lane_roles, clock)
 

@@ -3,8 +3,12 @@ SQLite checkpoint the WAL. `ticketflow worker` runs it as a process; `ticketflow
 from __future__ import annotations
 
 import logging
+import random
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 from engine.access import Actor
 from engine.runtime import Runtime
@@ -12,15 +16,17 @@ from engine.usecases.audit import AuditService
 
 log = logging.getLogger(__name__)
 WORKER = Actor("worker", "auditor")  # anchoring is an audit act; the worker changes no ticket
+MAX_BACKOFF = 60.0  # seconds: a database back after an outage is noticed within a minute
 
 
-def worker_round(runtime: Runtime, report: Callable[[str], None]) -> bool:
+def worker_round(runtime: Runtime, report: Callable[[str], None],
+                 stopping: Callable[[], bool] = lambda: False) -> bool:
     """One round of background work, reporting one line per kind of work done; False when there was none."""
     done = []
-    advanced = runtime.fire_due_timers()
+    advanced = runtime.fire_due_timers(stopping=stopping)
     if advanced:
         done.append(f"timers fired or stalled steps retried on {len(advanced)} ticket(s): {', '.join(advanced)}")
-    anchor = AuditService(runtime).anchor_if_due(WORKER)
+    anchor = None if stopping() else AuditService(runtime).anchor_if_due(WORKER)
     if anchor is not None:
         done.append(f"anchored {anchor.tickets} ticket head(s) as anchor {anchor.seq}: {anchor.hash}")
     runtime.checkpoint()  # SQLite: so that no request's commit has to
@@ -39,25 +45,74 @@ class WorkerThread(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                worker_round(self.runtime, log.info)
-            except Exception:  # a bad round must not kill the worker; the next round retries
-                log.exception("worker round failed")
-            self.stopped.wait(self.interval)
+        run_worker(self.runtime, self.interval, False, log.info, self.stopped)
 
     def stop(self) -> None:
         self.stopped.set()
 
 
-def run_worker(runtime: Runtime, interval: float, once: bool, report: Callable[[str], None]) -> int:
-    """`ticketflow worker`: rounds every ``interval`` seconds (or one, with ``once``), reporting each line."""
-    stop = threading.Event()
-    while True:
-        did_something = worker_round(runtime, report)
-        if once:
-            if not did_something:
-                report("nothing to do: no timer due, no stalled ticket, no anchor due")
-            return 0
-        if stop.wait(interval):
-            return 0
+def run_worker(runtime: Runtime, interval: float, once: bool, report: Callable[[str], None],
+               stop: threading.Event | None = None) -> int:
+    """Worker rounds every ``interval`` seconds until ``stop`` is set (or SIGTERM / SIGINT arrive, when run
+    in the main thread), finishing the ticket in hand first. A failing round (the database locked, gone or
+    restarted) is logged and retried with a growing, jittered delay; it never ends the worker. With ``once``:
+    one round, then exit 0 (1 if the round failed)."""
+    stop = stop or threading.Event()
+    failures = 0
+    with _stopping_on_signals(stop):
+        while not stop.is_set():
+            try:
+                did_something = worker_round(runtime, report, stop.is_set)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one round
+                failures += 1
+                delay = _backoff(interval, failures)
+                log.warning("worker round failed (%s); retrying in %.1f s", _plainly(exc), delay,
+                            exc_info=failures == 1)
+                _reconnect(runtime)
+                if once:
+                    return 1
+                stop.wait(delay)
+                continue
+            failures = 0
+            if once:
+                if not did_something:
+                    report("nothing to do: no timer due, no stalled ticket, no anchor due")
+                return 0
+            stop.wait(interval)
+    return 0
+
+
+def _backoff(interval: float, failures: int) -> float:
+    """Doubling from the round interval up to MAX_BACKOFF, with jitter so that many workers do not retry at once."""
+    return min(interval * 2 ** (failures - 1), MAX_BACKOFF) * random.uniform(0.5, 1.0)  # noqa: S311
+
+
+def _plainly(exc: Exception) -> str:
+    """The first line of an error, without the driver's statement dump."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _reconnect(runtime: Runtime) -> None:
+    """Drop pooled connections: after a server restart or a killed backend they are dead."""
+    bind = runtime.sessions.kw.get("bind")
+    if bind is not None:
+        bind.dispose()
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into ``stop`` (only the main thread can receive signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received: finishing the ticket in hand, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, Request, Response, render_template
@@ -11,23 +12,45 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from engine.runtime import Runtime
 from engine.usecases.audit import AuditService
+from engine.usecases.page_sessions import PageSessions, SessionLimits
 from engine.usecases.users import Directory
 from web import problems
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB
+DEFAULT_SESSION_IDLE_MINUTES = 480  # a working day
+DEFAULT_SESSION_LIFETIME_DAYS = 7
 
 
 @dataclass(frozen=True)
 class WebSettings:
     max_body: int = DEFAULT_MAX_BODY
-    secret_key: str | None = None  # signs page sessions; every process behind one URL needs the same one
+    secret_key: str | None = None  # signs the page-session cookie; every process behind one URL needs the same one
     secure_cookies: bool = False  # set when served over HTTPS
+    session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES  # a page session unused this long ends
+    session_lifetime_days: int = DEFAULT_SESSION_LIFETIME_DAYS  # and any page session ends this long after sign-in
 
     @classmethod
     def from_env(cls) -> WebSettings:
         return cls(max_body=int(os.environ.get("TICKETFLOW_MAX_BODY", DEFAULT_MAX_BODY)),
                    secret_key=os.environ.get("TICKETFLOW_SECRET_KEY"),
-                   secure_cookies=os.environ.get("TICKETFLOW_SECURE_COOKIES") == "1")
+                   secure_cookies=os.environ.get("TICKETFLOW_SECURE_COOKIES") == "1",
+                   session_idle_minutes=_positive("TICKETFLOW_SESSION_IDLE_MINUTES", DEFAULT_SESSION_IDLE_MINUTES),
+                   session_lifetime_days=_positive("TICKETFLOW_SESSION_LIFETIME_DAYS", DEFAULT_SESSION_LIFETIME_DAYS))
+
+    @property
+    def session_limits(self) -> SessionLimits:
+        return SessionLimits(idle=timedelta(minutes=self.session_idle_minutes),
+                             lifetime=timedelta(days=self.session_lifetime_days))
+
+
+def _positive(name: str, default: int) -> int:
+    """A whole number of 1 or more from the environment variable ``name``, else a plain error at start-up."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of 1 or more (got {raw!r})")
+    return int(raw)
 
 
 @dataclass
@@ -37,6 +60,7 @@ class Services:
     runtime: Runtime
     directory: Directory
     audit: AuditService
+    page_sessions: PageSessions
 
 
 def create_app(runtime: Runtime, settings: WebSettings | None = None) -> Flask:
@@ -49,14 +73,17 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep documents in their written order
     app.session_interface = _CookieSessions()
+    # Sessions read the runtime's clock, so the idle timeout follows a test's fake clock too.
     app.extensions["ticketflow"] = Services(runtime, Directory(runtime.sessions, runtime.clock),
-                                            AuditService(runtime))
+                                            AuditService(runtime),
+                                            PageSessions(runtime.sessions, runtime.clock, settings.session_limits))
     app.html_error = _html_error  # type: ignore[attr-defined]
     problems.install(app)
 
     from web.api.audit import audit_api
     from web.api.meta import meta
     from web.api.v1 import api
+    from web.pages import attention  # noqa: F401 - adds its routes to the pages blueprint
     from web.pages.views import pages
 
     app.register_blueprint(api)
@@ -77,7 +104,8 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None) -> Flask:
 
 
 class _CookieSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, without building a signer for requests that carry no session
+    """Flask's signed cookie as the carrier of the page session's random id (the session itself is a
+    server-side record, see ``web.auth``), without building a signer for requests that carry no session
     cookie: every API call (bearer tokens) would otherwise pay for one."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:

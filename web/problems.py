@@ -71,11 +71,16 @@ def _api_error(exc: ApiError) -> Response:
 def _domain_error(exc: TicketflowError) -> Response | tuple[str, int]:
     status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 400)
     if not _is_api():
-        return current_app.html_error(status, exc.title, exc.detail)  # type: ignore[attr-defined,no-any-return]
+        detail = exc.public_detail if isinstance(exc, StepFailed) else exc.detail
+        return current_app.html_error(status, exc.title, detail)  # type: ignore[attr-defined,no-any-return]
     if isinstance(exc, InvalidInput):
         return problem(status, exc.title, exc.detail, exc.errors)
     if isinstance(exc, DefinitionRejected):
         return problem(status, exc.title, exc.detail, [FieldError("", p) for p in exc.problems])
+    if isinstance(exc, StepFailed):
+        # The cause (a handler's or a database's own words) is for operators, not for whoever clicked.
+        log.warning("step failed on %s %s: %s", request.method, request.path, exc.detail)
+        return problem(status, exc.title, exc.public_detail)
     return problem(status, exc.title, exc.detail)
 
 

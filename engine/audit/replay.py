@@ -30,6 +30,7 @@ from typing import Any
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from engine.audit.pruning import prune_spent_branches
 from engine.errors import TicketflowError
 from engine.execution.services import ServiceRegistry
 from engine.execution.steps import Execution, new_workflow
@@ -44,6 +45,8 @@ GENERATED = frozenset({"process_started", "service_called", "gateway_taken", "en
 
 INPUTS = frozenset({"ticket_opened", "task_completed", "timer_fired", "step_retried"})
 """Kinds that move the workflow on; everything else the replay reads is recorded-only."""
+
+_REPLAYED = GENERATED | INPUTS
 
 _COMPARED = ("kind", "element_id", "element_name", "lane", "actor", "at")
 
@@ -153,11 +156,20 @@ class ReplayExecution(Execution):
     """An ``Execution`` that writes nothing: it hands its events and service calls to the replayer."""
 
     def __init__(self, replayer: Replayer, ticket: TicketRecord, definition: Definition,
-                 lane_roles: Mapping[str, str], now: datetime, data: dict[str, Any]) -> None:
+                 lane_roles: Mapping[str, str], now: datetime, data: dict[str, Any], prune: bool = True) -> None:
         # No store, and an empty registry: a handler can never be reached from here.
         super().__init__(ticket, definition, ServiceRegistry(), lane_roles, now, new_workflow(definition, data))
         self.replayer = replayer
         self.listed: set[str] = set()
+        # Pruning rests on the same premise as compaction: no parallel or inclusive join looks back.
+        self.prune = prune and definition.compactable
+
+    def settle(self) -> list[Task]:
+        """Settle as the live path does, then drop what reminders left behind (see ``engine.audit.pruning``)."""
+        ready = super().settle()
+        if self.prune:
+            prune_spent_branches(self.workflow)
+        return ready
 
     def _record(self, kind: str, actor: str, data: dict[str, Any], where: Where = Where()) -> None:
         self.replayer.generated(kind, actor, self.now, data, where)
@@ -177,12 +189,14 @@ class Replayer:
 
     With ``until``, no input after that sequence number is applied; the transaction that
     recorded event ``until`` still runs to its end, because its events are one atomic change
-    (the state "at" an event is the state its transaction committed).
+    (the state "at" an event is the state its transaction committed). ``prune=False`` keeps the
+    spent reminder branches the live path keeps (slower; the tests compare both).
     """
 
     def __init__(self, number: str, definition: Definition, lane_roles: Mapping[str, str],
-                 events: Iterable[RecordedEvent], until: int | None = None) -> None:
+                 events: Iterable[RecordedEvent], until: int | None = None, prune: bool = True) -> None:
         self.number = number
+        self.prune = prune
         self.definition = definition
         self.lane_roles = lane_roles
         self.cursor = _Cursor(events)
@@ -217,7 +231,8 @@ class Replayer:
         data = {"ticket_number": self.number, "subject": first.data.get("subject"),
                 "description": first.data.get("description"), "channel": first.data.get("channel"),
                 "customer": first.data.get("customer"), "unit": first.data.get("unit")}  # as Runtime._open
-        self.execution = ReplayExecution(self, self.ticket, self.definition, self.lane_roles, first.at, data)
+        self.execution = ReplayExecution(self, self.ticket, self.definition, self.lane_roles, first.at, data,
+                                         self.prune)
         following = self.cursor.peek()
         if following is None or following.kind != "step_failed":  # a stalled opening ran no steps
             self._guarded(first, self.execution.run_engine_steps)
@@ -239,7 +254,9 @@ class Replayer:
         elif event.kind == "step_retried":
             self._take(event, "input")
             self.ticket.status, self.ticket.stalled_reason = "waiting", None
-            self._guarded(event, execution.run_engine_steps)
+            # A retry fires due timers too (a failed timer is retried this way); retries recorded before
+            # they counted their attempts ran the engine steps only.
+            self._guarded(event, execution.fire_timers if "attempt" in event.data else execution.run_engine_steps)
         else:
             raise self._missing(event, f"recorded {event.kind} was not reproduced by the replay")
         if self.cursor.last_seq < event.seq:
@@ -267,7 +284,7 @@ class Replayer:
 
         With ``limit``, stop before any event after it (and return None there).
         """
-        while (event := self.cursor.peek()) is not None and event.kind not in GENERATED | INPUTS:
+        while (event := self.cursor.peek()) is not None and event.kind not in _REPLAYED:
             if limit is not None and event.seq > limit:
                 return None
             if event.kind in ("task_claimed", "task_released") and event.task_id not in self.replayed_id:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine.limits import MESSAGE_SUBJECT, clip
 from engine.store.history import Journal, Where
 from engine.store.tickets import TicketRecord, TicketStore, UnitPolicy
 
@@ -41,6 +42,7 @@ class ServiceContext:
                       recipient: str | None = None, payload: dict[str, Any] | None = None) -> int:
         """Queue a message for delivery after commit, record it in the ticket's history, return its id."""
         to = recipient or self.ticket.contact.get("email") or self.ticket.customer
+        subject = clip(subject, MESSAGE_SUBJECT)  # handlers prefix the ticket's subject: it must still fit
         message_id = self.store.queue_message({
             "ticket_id": self.ticket.id, "channel": channel, "purpose": purpose, "recipient": to,
             "subject": subject, "body": body, "payload": payload or {}, "state": "pending", "attempts": 0,

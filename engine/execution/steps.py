@@ -15,10 +15,11 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine.errors import Conflict, StepFailed, TicketflowError
+from engine.errors import Conflict, SandboxViolation, StepFailed, TicketflowError
 from engine.execution import workflow_state
 from engine.execution.clock import engine_time
 from engine.execution.services import ServiceContext, ServiceRegistry
+from engine.limits import CURRENT_LANES, CURRENT_STEPS, clip
 from engine.process.definitions import Definition
 from engine.process.sandbox import TicketScriptEngine, compile_expression
 from engine.store.history import Journal, Where, canonical
@@ -112,14 +113,17 @@ class Execution:
         try:
             return step()
         except SpiffWorkflowException as exc:
+            task = getattr(exc, "task", None)
+            element = (task.task_spec.bpmn_id if task is not None else None) or "?"
             cause: BaseException | None = exc
             while cause is not None:
+                if isinstance(cause, SandboxViolation):
+                    # Diagram code stopped at run time is the step's failure, not the caller's bad input.
+                    raise StepFailed(element, cause, f"step '{element}': {cause.detail}") from exc
                 if isinstance(cause, TicketflowError):
                     raise cause from exc
                 cause = getattr(cause, "exception", None) or cause.__cause__
-            task = getattr(exc, "task", None)
-            element = task.task_spec.bpmn_id if task is not None else "?"
-            raise StepFailed(element or "?", exc) from exc
+            raise StepFailed(element, exc) from exc
 
     def _dispatch(self, operator: str, element: str, params: Mapping[str, Any]) -> Any:
         info = self.definition.elements.get(element)
@@ -214,8 +218,8 @@ class Execution:
     def _project(self, ready: list[Task]) -> None:
         ticket = self.ticket
         lanes = sorted({self.where(t).lane or "" for t in ready})
-        ticket.current_lanes = ",".join(lanes)
-        ticket.current_steps = ", ".join(self.where(t).element_name or "" for t in ready)[:500]
+        ticket.current_lanes = clip(",".join(lanes), CURRENT_LANES)
+        ticket.current_steps = clip(", ".join(self.where(t).element_name or "" for t in ready), CURRENT_STEPS)
         if self.workflow.is_completed():
             if ticket.status != "closed":
                 self._record("process_completed", "system", {})

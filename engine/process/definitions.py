@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
@@ -16,6 +15,8 @@ from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
 from engine.errors import DefinitionRejected
+from engine.process.form_schemas import read_form_file
+from engine.process.forms import FormSchema, bundle_schemas
 from engine.process.lint import NS, lint_tree
 from engine.process.xml import parse_xml
 
@@ -159,7 +160,7 @@ class DefinitionLoader:
             subprocess_specs=subprocess_specs,
             elements=elements,
             flow_names=_flow_names(tree),
-            schemas={name: json.loads(body) for name, body in forms.items() if name.endswith(".schema.json")},
+            schemas=_form_schemas(elements, forms),
             ui_schemas=_ui_schemas(elements, forms),
         )
 
@@ -185,10 +186,16 @@ def _elements(tree: etree._ElementTree) -> dict[str, Element]:
     return elements
 
 
+def _form_schemas(elements: Mapping[str, Element], forms: Mapping[str, bytes]) -> dict[str, FormSchema]:
+    """Each form schema a user task names, parsed once and able to refer to the others (and nothing else)."""
+    named = {e.form for e in elements.values() if e.form and e.form in forms}
+    return bundle_schemas({name: read_form_file(name, forms[name]) for name in named})
+
+
 def _ui_schemas(elements: Mapping[str, Element], forms: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
     """Each UI schema a user task names, parsed once (the task page asks for it on every view)."""
     named = {e.ui_form for e in elements.values() if e.ui_form and e.ui_form in forms}
-    return {name: json.loads(forms[name]) for name in named}
+    return {name: read_form_file(name, forms[name]) for name in named}
 
 
 def _flow_names(tree: etree._ElementTree) -> dict[tuple[str, str], str]:

@@ -1,15 +1,16 @@
 """Checks a diagram must pass before it is deployed; each message names the element."""
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Mapping
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.spiff.parser import VALIDATOR
 
+from engine.process.form_schemas import FormFileError, closed_schema_problems, read_form_file
 from engine.process.sandbox import expression_problem
 
 NS = {
@@ -113,34 +114,75 @@ def _service_problems(tree: etree._ElementTree, operators: Collection[str]) -> l
     return problems
 
 
+FORM_KEYS = ("formJsonSchemaFilename", "formUiSchemaFilename")
+
+
 def _form_problems(tree: etree._ElementTree, forms: Mapping[str, bytes]) -> list[str]:
+    tasks = [(task, {p.get("name"): p.get("value") for p in task.xpath(
+        "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS)})
+        for task in _all(tree, "//bpmn:userTask")]
+    # The forms deployed with the diagram, which a form may refer to by file name.
+    bundle = {name: forms[name] for _, props in tasks
+              if (name := props.get("formJsonSchemaFilename")) and name in forms}
     problems = []
-    for task in _all(tree, "//bpmn:userTask"):
-        props = {p.get("name"): p.get("value") for p in task.xpath(
-            "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS)}
-        schema_file = props.get("formJsonSchemaFilename")
-        if not schema_file:
+    for task, props in tasks:
+        if not props.get("formJsonSchemaFilename"):
             problems.append(f"{_label(task)} has no formJsonSchemaFilename property")
             continue
-        for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
-            filename = props.get(key)
-            if filename and filename not in forms:
-                problems.append(f"{_label(task)}: form file '{filename}' ({key}) is missing")
-        if schema_file in forms:
-            problems += [f"{_label(task)}: {p}" for p in form_schema_problems(schema_file, forms[schema_file])]
+        problems += [f"{_label(task)}: {p}" for p in _task_form_problems(props, forms, bundle)]
+    named = {props.get(key) for _, props in tasks for key in FORM_KEYS}
+    # Every file of the bundle is stored as UTF-8 text, so even one no task names must be readable.
+    problems += [p for name in sorted(set(forms) - named) for p in ui_schema_problems(name, forms[name])]
     return problems
 
 
-def form_schema_problems(filename: str, content: bytes) -> list[str]:
-    """A form schema must be valid JSON Schema, an object, and closed to unknown keys."""
+def _task_form_problems(props: Mapping[str, str | None], forms: Mapping[str, bytes],
+                        bundle: Mapping[str, bytes]) -> list[str]:
+    problems = [f"form file '{props[key]}' ({key}) is missing"
+                for key in FORM_KEYS if props.get(key) and props[key] not in forms]
+    schema_file, ui_file = props.get("formJsonSchemaFilename"), props.get("formUiSchemaFilename")
+    if schema_file and schema_file in forms:
+        problems += form_schema_problems(schema_file, forms[schema_file], bundle)
+    if ui_file and ui_file in forms and ui_file != schema_file:
+        problems += ui_schema_problems(ui_file, forms[ui_file])
+    return problems
+
+
+def form_schema_problems(filename: str, content: bytes, bundle: Mapping[str, bytes] | None = None) -> list[str]:
+    """A form schema must be UTF-8 JSON, valid JSON Schema, a closed object schema, refer only within itself
+    or to the other forms of ``bundle`` (by file name), and use only patterns RE2 can run."""
     try:
-        schema = json.loads(content)
-        Draft202012Validator.check_schema(schema)
-    except (ValueError, SchemaError) as exc:
+        schema = read_form_file(filename, content)
+        # Patterns are checked below by RE2, which runs them; Python's re would refuse some it accepts (\p{L}).
+        Draft202012Validator.check_schema(schema, format_checker=None)
+    except FormFileError as exc:
+        return [f"form '{filename}' is not a valid JSON Schema: the file {exc.reason}"]
+    except (SchemaError, RecursionError) as exc:
         return [f"form '{filename}' is not a valid JSON Schema: {str(exc).splitlines()[0]}"]
     if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
         return [f"form '{filename}' must be an object schema with additionalProperties: false"]
+    return closed_schema_problems(filename, schema, _readable_forms(bundle or {}, filename))
+
+
+def ui_schema_problems(filename: str, content: bytes) -> list[str]:
+    """A UI schema (or any other form file) must be a UTF-8 JSON object of modest depth."""
+    try:
+        read_form_file(filename, content)
+    except FormFileError as exc:
+        return [str(exc)]
     return []
+
+
+def _readable_forms(bundle: Mapping[str, bytes], own: str) -> dict[str, dict[str, Any]]:
+    # A form that cannot be read is reported on its own task; here it is merely absent.
+    readable = {}
+    for name, content in bundle.items():
+        if name != own:
+            try:
+                readable[name] = read_form_file(name, content)
+            except FormFileError:
+                continue
+    return readable
 
 
 def _expression_problems(tree: etree._ElementTree) -> list[str]:

@@ -1,6 +1,7 @@
 """Database engines and sessions: SQLite (embedded default) with WAL and foreign keys, or PostgreSQL."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,16 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; for SQLite create the file's folder and set the pragmas we rely on."""
+def make_engine(url: str, busy_timeout: float = 30.0, **kwargs: Any) -> Engine:
+    """Create an engine; for SQLite create the file's folder and set the pragmas we rely on, and wait up to
+    ``busy_timeout`` seconds for another writer's lock before answering "database is locked"."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False}, **kwargs)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms=int(busy_timeout * 1000)))
         # Writers take the write lock at BEGIN, so two of them queue instead of failing on upgrade;
         # read-only units of work begin deferred and read a WAL snapshot without waiting.
         event.listen(engine, "begin", _sqlite_begin)
@@ -44,14 +46,14 @@ def _sqlite_begin(conn: Any) -> None:
         "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int) -> None:
     # pysqlite's own transaction handling would defeat BEGIN IMMEDIATE; SQLAlchemy drives it.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     # A step writes ~20 pages to the WAL; the default checkpoint (every 1000 pages) then copies the
     # same hot pages (ticket, worklist and index leaves) back into the database every few dozen
     # steps. At 10000 pages (40 MB of WAL) each hot page is copied ten times less often.

@@ -9,6 +9,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from engine import limits
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out, on SQLite (which drops the offset) as on PostgreSQL."""
@@ -46,7 +48,7 @@ class ProcessDefinition(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     bpmn: Mapped[bytes] = mapped_column(LargeBinary)
     forms: Mapped[dict[str, Any]]  # file name -> text
-    deployed_by: Mapped[str] = mapped_column(String(200))
+    deployed_by: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
     deployed_at: Mapped[datetime]
 
 
@@ -73,13 +75,13 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
     status: Mapped[str] = mapped_column(String(30))
-    current_lanes: Mapped[str] = mapped_column(String(200), default="")
-    current_steps: Mapped[str] = mapped_column(String(500), default="")
+    current_lanes: Mapped[str] = mapped_column(String(limits.CURRENT_LANES), default="")
+    current_steps: Mapped[str] = mapped_column(String(limits.CURRENT_STEPS), default="")
     channel: Mapped[str] = mapped_column(String(30))
-    customer: Mapped[str] = mapped_column(String(200))
+    customer: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
     contact: Mapped[dict[str, Any]]
-    registered_by: Mapped[str] = mapped_column(String(200))
-    subject: Mapped[str] = mapped_column(String(300))
+    registered_by: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
+    subject: Mapped[str] = mapped_column(String(limits.SUBJECT))
     description: Mapped[str] = mapped_column(Text)
     type: Mapped[str | None] = mapped_column(String(30))
     impact: Mapped[str | None] = mapped_column(String(10))
@@ -96,6 +98,7 @@ class Ticket(Base):
     workflow: Mapped[str] = mapped_column(Text)
     next_timer_at: Mapped[datetime | None] = mapped_column(index=True)
     stalled_reason: Mapped[str | None] = mapped_column(Text)
+    step_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # since the last success
     history_seq: Mapped[int] = mapped_column(default=0)
     history_head: Mapped[str] = mapped_column(String(64), default="")
 
@@ -115,15 +118,15 @@ class HumanTask(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the SpiffWorkflow task id
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))  # indexed by ix_human_task_ticket_state
-    element_id: Mapped[str] = mapped_column(String(200))
-    name: Mapped[str] = mapped_column(String(300))
-    lane: Mapped[str] = mapped_column(String(100))
-    form: Mapped[str | None] = mapped_column(String(200))
+    element_id: Mapped[str] = mapped_column(String(limits.ELEMENT_ID))
+    name: Mapped[str] = mapped_column(String(limits.ELEMENT_NAME))
+    lane: Mapped[str] = mapped_column(String(limits.LANE))
+    form: Mapped[str | None] = mapped_column(String(limits.FORM_FILE))
     state: Mapped[str] = mapped_column(String(20))  # ready | completed | cancelled
-    assignee: Mapped[str | None] = mapped_column(String(200))
+    assignee: Mapped[str | None] = mapped_column(String(limits.PERSON_NAME))
     created_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
-    completed_by: Mapped[str | None] = mapped_column(String(200))
+    completed_by: Mapped[str | None] = mapped_column(String(limits.PERSON_NAME))
     completed_at: Mapped[datetime | None]
 
 
@@ -138,11 +141,11 @@ class HistoryEvent(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
     seq: Mapped[int]
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
     kind: Mapped[str] = mapped_column(String(50))
-    element_id: Mapped[str | None] = mapped_column(String(200))
-    element_name: Mapped[str | None] = mapped_column(String(300))
-    lane: Mapped[str | None] = mapped_column(String(100))
+    element_id: Mapped[str | None] = mapped_column(String(limits.ELEMENT_ID))
+    element_name: Mapped[str | None] = mapped_column(String(limits.ELEMENT_NAME))
+    lane: Mapped[str | None] = mapped_column(String(limits.LANE))
     task_id: Mapped[str | None] = mapped_column(String(36))
     data: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -159,8 +162,8 @@ class OutboxMessage(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
     channel: Mapped[str] = mapped_column(String(20))  # email | webhook
     purpose: Mapped[str] = mapped_column(String(50))  # acknowledgment, resolution, validation_request, ...
-    recipient: Mapped[str] = mapped_column(String(500))
-    subject: Mapped[str] = mapped_column(String(300))
+    recipient: Mapped[str] = mapped_column(String(limits.RECIPIENT))
+    subject: Mapped[str] = mapped_column(String(limits.MESSAGE_SUBJECT))
     body: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | dead
@@ -178,10 +181,10 @@ class KbArticle(Base):
     __tablename__ = "kb_article"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True)
-    title: Mapped[str] = mapped_column(String(300))
+    slug: Mapped[str] = mapped_column(String(limits.KB_SLUG), unique=True)
+    title: Mapped[str] = mapped_column(String(limits.KB_TITLE))
     body: Mapped[str] = mapped_column(Text)
-    keywords: Mapped[str] = mapped_column(String(500), default="")
+    keywords: Mapped[str] = mapped_column(String(limits.KB_KEYWORDS), default="")
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     # An article past its review date is not "up to date" and is not offered as a resolution.
     review_by: Mapped[datetime | None]
@@ -194,9 +197,9 @@ class User(Base):
     __tablename__ = "app_user"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(limits.PERSON_NAME), unique=True)
     role: Mapped[str] = mapped_column(String(20))
-    email: Mapped[str | None] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(limits.CONTACT_DETAIL))
     unit_code: Mapped[str | None] = mapped_column(ForeignKey("unit.code"))
     created_at: Mapped[datetime]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -228,7 +231,7 @@ class AuditAnchor(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(unique=True)
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
     tickets: Mapped[int]
     entries_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -258,9 +261,24 @@ class AuditAccess(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
     role: Mapped[str] = mapped_column(String(20))
     what: Mapped[str] = mapped_column(String(20))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     ticket_number: Mapped[str | None] = mapped_column(String(20))
     detail: Mapped[dict[str, Any]]
+
+
+class PageSession(Base):
+    """A signed-in browser. The cookie carries a random id; this row keeps only its SHA-256, so neither a
+    copy of the database nor the secret key lets anyone forge a session. Ended rows are kept."""
+
+    __tablename__ = "page_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

@@ -58,6 +58,7 @@ class TicketRecord:
     workflow: str
     next_timer_at: datetime | None
     stalled_reason: str | None
+    step_failures: int
     history_seq: int
     history_head: str
 
@@ -68,7 +69,7 @@ class TicketRecord:
                    contact={}, registered_by="", subject="", description="", type=None, impact=None, urgency=None,
                    priority=None, unit_code="", opened_at=opened_at, first_response_due=None,
                    first_response_at=None, resolved_at=None, closed_at=None, definition_id=0, version=0, workflow="",
-                   next_timer_at=None, stalled_reason=None, history_seq=0, history_head="")
+                   next_timer_at=None, stalled_reason=None, step_failures=0, history_seq=0, history_head="")
 
 
 @dataclass(slots=True)
@@ -106,7 +107,7 @@ _TASK_TIMES = frozenset({"created_at", "claimed_at", "completed_at"})
 # Everything a step may change; identity and intake columns are written once, at insert.
 _MUTABLE = ("number", "status", "current_lanes", "current_steps", "type", "impact", "urgency", "priority",
             "first_response_due", "first_response_at", "resolved_at", "closed_at", "workflow", "next_timer_at",
-            "stalled_reason", "history_seq", "history_head")
+            "stalled_reason", "step_failures", "history_seq", "history_head")
 _EVENT_COLUMNS = ("ticket_id", "seq", "at", "actor", "kind", "element_id", "element_name", "lane", "task_id",
                   "data", "prev_hash", "hash")
 _OUTBOX_COLUMNS = ("ticket_id", "channel", "purpose", "recipient", "subject", "body", "payload", "state", "attempts",

@@ -28,7 +28,7 @@ from engine.store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, Hist
 if TYPE_CHECKING:
     from engine.runtime import Runtime
 
-ACCESS_KINDS = ("history", "replay", "audit", "export", "as_of")
+ACCESS_KINDS = ("history", "replay", "audit", "export", "as_of", "task", "tickets", "tasks")  # tickets, tasks: lists
 EXPORT_FORMATS = ("jsonl", "csv")
 EXPORT_FIELDS = ("ticket", "seq", "at", "actor", "kind", "element_id", "element_name", "lane", "task_id", "data",
                  "prev_hash", "hash")

@@ -3,30 +3,38 @@ rules on who may read a ticket. The areas (definitions, tickets, tasks, timers) 
 ``engine.runtime.Runtime`` composes them."""
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.access import Actor
-from engine.errors import NotFound
+from engine.errors import NotFound, SandboxViolation
 from engine.execution.clock import Clock, system_clock
 from engine.execution.services import ServiceRegistry
 from engine.execution.steps import Execution
 from engine.execution.workflow_cache import WorkflowCache
+from engine.limits import STALLED_REASON, clip
 from engine.process.definitions import Definition, DefinitionLoader
 from engine.store.db import checkpoint
 from engine.store.history import Journal, Where
 from engine.store.models import ProcessDefinition
 from engine.store.tickets import TicketRecord, TicketStore
 from engine.store.uow import UnitOfWork
-from engine.views import EventView, customer_trail
+from engine.views import EventView, TicketView, customer_trail
 
+# A database's own errors, whether SQLAlchemy wrapped them or the hot path met them straight from the driver.
+DATABASE_ERRORS = (DBAPIError, sqlite3.Error, psycopg.Error)
 READ_ROLES = ("l1", "l2", "process_owner", "auditor", "admin")
-STALL_RETRY = timedelta(minutes=5)
+STALL_RETRY = timedelta(minutes=5)  # the first retry; each next one waits twice as long
+MAX_STEP_FAILURES = 8  # about 21 hours of retries in all
+CUSTOMER_STALL_NOTE = "Our team has been notified of a technical problem with your ticket and is on it."
 
 
 @dataclass(frozen=True)
@@ -118,8 +126,45 @@ class RuntimeCore:
         return Execution(ticket, definition, self.registry, self.lane_roles, now, workflow, store)
 
     @staticmethod
-    def _stall(ticket: TicketRecord, journal: Journal, failure: Exception | None, now: datetime) -> None:
+    def _stall(ticket: TicketRecord, journal: Journal, failure: Exception | None, now: datetime,
+               step_name: str | None = None) -> None:
+        """Keep the ticket where it was, stalled, and schedule the worker's retry: each failure waits twice as
+        long as the one before, and after MAX_STEP_FAILURES the worker stops until someone retries it."""
         ticket.status = "stalled"
-        ticket.stalled_reason = str(failure)
-        journal.record("step_failed", "system", now, {"error": str(failure)}, Where(getattr(failure, "element", None)))
-        ticket.next_timer_at = now + STALL_RETRY  # the worker retries stalled tickets
+        ticket.step_failures += 1
+        journal.record("step_failed", "system", now, {"error": str(failure), "failures": ticket.step_failures},
+                       Where(getattr(failure, "element", None)))
+        if ticket.step_failures >= MAX_STEP_FAILURES:
+            ticket.next_timer_at = None
+            retry = f"retried {ticket.step_failures} times without success; an agent can retry it"
+        else:
+            ticket.next_timer_at = now + STALL_RETRY * 2 ** (ticket.step_failures - 1)
+            retry = f"retried automatically at {ticket.next_timer_at:%Y-%m-%d %H:%M} UTC"
+        step = f"The step '{step_name}'" if step_name else "An automated step"
+        ticket.stalled_reason = clip(f"{step} could not finish ({failure_in_words(failure)}); {retry}", STALLED_REASON)
+
+
+def shown_to(reader: Actor | None, view: TicketView) -> TicketView:
+    """``view`` as ``reader`` may see it: a customer learns that a stalled ticket is being looked after, not why
+    (the reason is the team's, and may name the system's internals)."""
+    if reader is None or reader.role != "customer" or view.stalled_reason is None:
+        return view
+    return replace(view, stalled_reason=CUSTOMER_STALL_NOTE)
+
+
+def failed_step_name(definition: Definition, failure: Exception | None) -> str | None:
+    """The diagram's name for the element a failure happened in, if it names one."""
+    info = definition.elements.get(getattr(failure, "element", None) or "")
+    return info.name if info is not None else None
+
+
+def failure_in_words(failure: Exception | None) -> str:
+    """A failure as agents read it: a handler's own message, but never a database's text (it names tables and
+    values, and belongs in the log and the history, not on a page)."""
+    cause = getattr(failure, "cause", failure)
+    if isinstance(cause, DATABASE_ERRORS):
+        return "the database refused the change"
+    if isinstance(cause, SandboxViolation):
+        return cause.detail  # the sandbox's own words: what the diagram's code tried, and the limit
+    text = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else "unknown error"
+    return clip(text, 200)

@@ -30,6 +30,26 @@ class TaskDetail:
     prefill: dict[str, Any]  # values of this form's own fields already known (e.g. from an earlier loop)
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """A claim or release as done: the task, and the ticket's version after it (the ticket's ETag)."""
+
+    task: TaskView
+    ticket_version: int
+
+
+@dataclass(frozen=True)
+class SeenTask:
+    """What a form page showed: the ticket's version and the task's assignee when it was rendered.
+
+    A later change elsewhere on the ticket (a reminder firing, a claim of the task by its own worker)
+    does not invalidate the typed form; only a change of the task itself does (see ``complete_task``).
+    """
+
+    version: int
+    assignee: str | None
+
+
 class TaskUseCases(RuntimeCore):
     def list_tasks(self, lanes: list[str] | None = None, assignee: str | None = None,
                    unassigned: bool = False, customer: str | None = None, limit: int = 50,
@@ -75,12 +95,13 @@ class TaskUseCases(RuntimeCore):
 
     def claim_task(self, task_id: str, actor: Actor) -> TaskView:
         """Assign a ready task to the actor; a conditional update, so only one claim wins."""
-        return self._assign(task_id, actor, claim=True)
+        return self.assign_task(task_id, actor, claim=True).task
 
     def release_task(self, task_id: str, actor: Actor) -> TaskView:
-        return self._assign(task_id, actor, claim=False)
+        return self.assign_task(task_id, actor, claim=False).task
 
-    def _assign(self, task_id: str, actor: Actor, claim: bool) -> TaskView:
+    def assign_task(self, task_id: str, actor: Actor, claim: bool) -> Assignment:
+        """Claim (or release) a task; also says the ticket's new version, for a following If-Match."""
         now = self.clock()
         with self.uow() as uow:
             store = TicketStore(uow.connection)
@@ -107,7 +128,7 @@ class TaskUseCases(RuntimeCore):
             uow.commit()
         self.workflows.moved(ticket.id, seen, ticket.version)  # a claim changes rows, not the workflow
         row.assignee, row.claimed_at = (actor.name, now) if claim else (None, None)
-        return TaskView.of(row, ticket.number or "")
+        return Assignment(TaskView.of(row, ticket.number or ""), ticket.version)
 
     def _task_and_ticket(self, store: TicketStore, task_id: str, actor: Actor,
                          ready: bool = True) -> tuple[WorkItem, TicketRecord]:
@@ -121,8 +142,13 @@ class TaskUseCases(RuntimeCore):
             raise Conflict(f"task {task_id} is already {row.state}")
         return row, ticket
 
-    def complete_task(self, task_id: str, data: Any, actor: Actor, expected_version: int | None = None) -> TicketView:
-        """Validate the form, complete the task and run the process until it needs a person again."""
+    def complete_task(self, task_id: str, data: Any, actor: Actor, expected_version: int | None = None,
+                      seen: SeenTask | None = None) -> TicketView:
+        """Validate the form, complete the task and run the process until it needs a person again.
+
+        ``expected_version`` (the API's If-Match) refuses any change of the ticket since; ``seen`` (a form
+        page) refuses only a change of this task: completed, or now someone else's than it was.
+        """
         now = self.clock()
         with self.uow() as uow:
             store = TicketStore(uow.connection)
@@ -131,6 +157,10 @@ class TaskUseCases(RuntimeCore):
                 raise Conflict(f"ticket {ticket.number} changed (version {ticket.version}, "
                                f"you saw {expected_version}): reload and try again")
             check_may_work(actor, row.lane, ticket.customer, self.lane_roles)
+            if seen is not None and seen.version != ticket.version and row.assignee not in (
+                    None, actor.name, seen.assignee):
+                # An admin may complete a task claimed by someone, but not one claimed since they looked.
+                raise Conflict(f"task {task_id} was claimed by {row.assignee} meanwhile")
             if row.assignee not in (None, actor.name) and not actor.is_admin:
                 raise Conflict(f"task {task_id} is assigned to {row.assignee}")
             info, definition = self.definition_of(uow.connection, ticket.definition_id)

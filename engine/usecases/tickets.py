@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from engine import limits
 from engine.access import Actor
 from engine.errors import FieldError, Forbidden, InvalidInput, NotFound, SandboxViolation, StepFailed
 from engine.execution.steps import Execution, new_workflow
@@ -14,7 +15,7 @@ from engine.store.models import ProcessDefinition
 from engine.store.tickets import TASK, TICKET, TicketStore
 from engine.views import EventView, TicketView
 
-from .base import READ_ROLES, RuntimeCore
+from .base import READ_ROLES, RuntimeCore, failed_step_name, shown_to
 
 CHANNELS = ("portal", "email", "phone", "chat", "api")
 AGENT_CHANNELS = tuple(channel for channel in CHANNELS if channel != "portal")  # the portal is the customer's own
@@ -36,18 +37,25 @@ class TicketIntake:
 
     def problems(self) -> list[FieldError]:
         problems = []
-        if not isinstance(self.subject, str) or not 3 <= len(self.subject.strip()) <= 300:
-            problems.append(FieldError("/subject", "subject must be 3 to 300 characters"))
-        if not isinstance(self.description, str) or not 10 <= len(self.description.strip()) <= 20000:
-            problems.append(FieldError("/description", "description must be 10 to 20000 characters"))
+        if not isinstance(self.subject, str) or not 3 <= len(self.subject.strip()) <= limits.SUBJECT:
+            problems.append(FieldError("/subject", f"subject must be 3 to {limits.SUBJECT} characters"))
+        if not isinstance(self.description, str) or not 10 <= len(self.description.strip()) <= limits.DESCRIPTION:
+            problems.append(FieldError("/description", f"description must be 10 to {limits.DESCRIPTION} characters"))
         if not isinstance(self.customer, str) or not self.customer.strip():
             problems.append(FieldError("/customer", "the customer must be named"))
+        elif len(self.customer) > limits.PERSON_NAME:
+            problems.append(FieldError("/customer", f"the customer's name must be at most {limits.PERSON_NAME} "
+                                                    "characters"))
         if not isinstance(self.contact, dict) or not (self.contact.get("email") or self.contact.get("phone")):
             problems.append(FieldError("/contact", "contact needs an email or a phone number"))
-        elif not all(isinstance(v, str) and len(v) <= 300 for v in self.contact.values()):
-            problems.append(FieldError("/contact", "contact details must be short strings"))
+        elif not all(isinstance(v, str) and len(v) <= limits.CONTACT_DETAIL for v in self.contact.values()):
+            problems.append(FieldError("/contact", f"contact details must be texts of at most "
+                                                   f"{limits.CONTACT_DETAIL} characters"))
         if self.channel not in CHANNELS:
             problems.append(FieldError("/channel", f"channel must be one of: {', '.join(CHANNELS)}"))
+        texts = {"subject": self.subject, "description": self.description, "customer": self.customer,
+                 "contact": self.contact}
+        problems += [FieldError(pointer, reason) for pointer, reason in limits.unstorable_strings(texts)]
         return problems
 
 
@@ -103,7 +111,7 @@ class TicketUseCases(RuntimeCore):
                 "impact": None, "urgency": None, "priority": None, "unit_code": intake.unit, "opened_at": now,
                 "first_response_due": None, "first_response_at": None, "resolved_at": None, "closed_at": None,
                 "definition_id": info.id, "workflow": "", "next_timer_at": None, "stalled_reason": None,
-                "history_seq": 0, "history_head": ""})
+                "step_failures": 0, "history_seq": 0, "history_head": ""})
             ticket.number = f"T-{ticket.id:06d}"
             journal = Journal(ticket)
             journal.record("ticket_opened", actor.name, now, {
@@ -118,18 +126,18 @@ class TicketUseCases(RuntimeCore):
                 execution.run_engine_steps()
             execution.settle()
             if not run_steps:
-                self._stall(ticket, journal, failure, now)
+                self._stall(ticket, journal, failure, now, failed_step_name(definition, failure))
             ready = execution.persist()
             uow.commit()
         self.workflows.put(ticket.id, ticket.version, execution.workflow)
-        return TicketView.of(ticket, info.version, ready)
+        return shown_to(actor, TicketView.of(ticket, info.version, ready))
 
     def get_ticket(self, number: str, actor: Actor | None = None) -> TicketView:
         with self.uow(read_only=True) as uow:
             store = TicketStore(uow.connection)
             ticket = self._readable(store.ticket_by_number(number), number, actor)
             info, _ = self.definition_of(uow.connection, ticket.definition_id)
-            return TicketView.of(ticket, info.version, store.ready_tasks(ticket.id))
+            return shown_to(actor, TicketView.of(ticket, info.version, store.ready_tasks(ticket.id)))
 
     def ticket_with_trail(self, number: str, actor: Actor | None = None) -> tuple[TicketView, list[EventView]]:
         """The ticket and its history, read in one transaction (so they agree)."""
@@ -138,7 +146,7 @@ class TicketUseCases(RuntimeCore):
             ticket = self._readable(store.ticket_by_number(number), number, actor)
             info, _ = self.definition_of(uow.connection, ticket.definition_id)
             trail = self._trail_for(actor, ticket, store.events(ticket.id))
-            return TicketView.of(ticket, info.version, store.ready_tasks(ticket.id)), trail
+            return shown_to(actor, TicketView.of(ticket, info.version, store.ready_tasks(ticket.id))), trail
 
     def list_tickets(self, actor: Actor, filters: TicketFilter = TicketFilter(), limit: int = 50,
                      offset: int = 0) -> tuple[list[TicketView], int]:
@@ -165,7 +173,8 @@ class TicketUseCases(RuntimeCore):
                  .limit(limit).offset(offset))
         with self.uow(read_only=True) as uow:
             total = uow.connection.execute(select(func.count()).select_from(TICKET).where(*conditions)).scalar() or 0
-            return [TicketView.of(row, row.definition_version, []) for row in uow.connection.execute(query)], total
+            rows = uow.connection.execute(query)
+            return [shown_to(actor, TicketView.of(row, row.definition_version, [])) for row in rows], total
 
     def ticket_history(self, number: str, actor: Actor | None = None) -> list[EventView]:
         with self.uow(read_only=True) as uow:

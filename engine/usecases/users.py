@@ -19,7 +19,7 @@ from engine.access import ROLES, Actor
 from engine.errors import Conflict, FieldError, InvalidInput, NotFound
 from engine.execution.clock import Clock, system_clock
 from engine.store.driver import lookup
-from engine.store.models import ApiToken, Unit, User
+from engine.store.models import ApiToken, PageSession, Unit, User
 from engine.store.uow import UnitOfWork
 
 TOKEN_PREFIX = "tf_"
@@ -86,7 +86,7 @@ class Directory:
             return view, token
 
     def issue_token(self, name: str) -> str:
-        """A new token for ``name``; every earlier token of theirs stops working."""
+        """A new token for ``name``; every earlier token of theirs, and every page session, stops working."""
         with UnitOfWork(self.sessions) as uow:
             user = uow.session.scalar(select(User).where(User.name == name))
             if user is None:
@@ -99,6 +99,9 @@ class Directory:
         now = self.clock()
         session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
                         .values(revoked_at=now))
+        # Whoever signed in with the old token (or copied such a page's cookie) is signed out too.
+        session.execute(update(PageSession).where(PageSession.user_id == user.id, PageSession.ended_at.is_(None))
+                        .values(ended_at=now))
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), hint=token[:8], created_at=now))
         return token
@@ -110,7 +113,7 @@ class Directory:
         return self.authenticate_hash(hash_token(token))
 
     def authenticate_hash(self, token_hash: str) -> UserView | None:
-        """The live user whose token hashes to ``token_hash`` (what a page session keeps), or None.
+        """The live user whose token hashes to ``token_hash``, or None.
 
         Every request asks this, so it is one indexed lookup sent straight to the driver, outside any
         unit of work.

@@ -173,6 +173,5 @@ def test_a_customer_reads_the_trail_without_the_agents_work_notes(api: Api) -> N
         told = [e["data"]["purpose"] for e in my_events if e["kind"] == "message_queued"]
         assert told == ["acknowledgment", "resolution", "validation_request"]  # what was sent to alice
         decisions = [e["data"] for e in my_events if e["kind"] == "gateway_taken"]
-        assert decisions == [{"gateway": "Resolved at first level?", "branch": "No: requires L2 expertise",
-                              "target": "escalate_to_l2"}]
+        assert decisions == [{"gateway": "Resolved at first level?", "branch": "No: requires L2 expertise"}]
         assert my_events[0]["kind"] == "ticket_opened" and my_events[0]["data"]["subject"]

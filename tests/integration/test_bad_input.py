@@ -9,6 +9,7 @@ from engine.access import Actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceFailed
 from engine.execution.clock import FakeClock
 from engine.runtime import Runtime
+from engine.usecases.base import CUSTOMER_STALL_NOTE
 from tests.conftest import (
     ASSESS_RESOLVE,
     CLASSIFY,
@@ -187,7 +188,8 @@ def test_intake_is_never_lost_when_a_handler_fails_and_the_worker_retries_it(
     broken = runtime_with(sqlite_url, clock, acknowledge_ticket=smtp_config_missing)
     deploy_file(broken)
     view = broken.open_ticket(intake(), CUSTOMER)
-    assert view.status == "stalled" and "no sender address" in (view.stalled_reason or "")
+    assert view.status == "stalled" and view.stalled_reason == CUSTOMER_STALL_NOTE  # the customer's view
+    assert "no sender address" in (broken.get_ticket(view.number).stalled_reason or "")  # the team's
     assert "step_failed" in kinds(broken, view.number)
     clock.advance(minutes=6)
     assert runtime_with(sqlite_url, clock).fire_due_timers() == [view.number]

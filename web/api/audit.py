@@ -3,7 +3,7 @@
 Auditors and admins only. Every auditor read is itself recorded (``audit_access``, append-only)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
@@ -85,12 +85,15 @@ def export() -> Response:
 
 
 def _when(name: str) -> datetime:
+    """An ISO 8601 date-time with an offset that UTC can also express (``9999-12-31T23:59:59+14:00`` cannot)."""
     raw = request.args.get(name)
     try:
         value = datetime.fromisoformat(raw or "")
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
+        if value.tzinfo is None:
+            raise ValueError("no offset")
+        value.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidInput("the export cannot be made", [
-            FieldError(f"/{name}", "must be an ISO 8601 date-time with a timezone offset")])
+            FieldError(f"/{name}", "must be an ISO 8601 date-time with a timezone offset, "
+                                   "between years 1 and 9999 in UTC")]) from None
     return value

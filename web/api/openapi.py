@@ -70,7 +70,7 @@ def _schemas() -> dict[str, Any]:
     event = _obj({"seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
                   "actor": {"type": "string"}, "kind": {"type": "string"}, "element_id": NULLABLE_STRING,
                   "element_name": NULLABLE_STRING, "lane": NULLABLE_STRING, "task_id": NULLABLE_STRING,
-                  "data": {"type": "object"}, "hash": {"type": "string"}})
+                  "data": {"type": "object"}, "hash": NULLABLE_STRING})  # null: withheld from customers
     classification = _obj({k: NULLABLE_STRING for k in ("type", "impact", "urgency", "priority")})
     ticket_properties = {
         "number": {"type": "string"}, "status": {"type": "string"}, "subject": {"type": "string"},
@@ -82,7 +82,7 @@ def _schemas() -> dict[str, Any]:
         "ready_tasks": {"type": "array", "items": _ref("Task")},
         "opened_at": {"type": "string", "format": "date-time"}, "first_response_due": NULLABLE_TIME,
         "resolved_at": NULLABLE_TIME, "closed_at": NULLABLE_TIME, "next_timer_at": NULLABLE_TIME,
-        "stalled_reason": NULLABLE_STRING, "version": {"type": "integer"},
+        "stalled_reason": NULLABLE_STRING, "step_failures": {"type": "integer"}, "version": {"type": "integer"},
         "definition_version": {"type": "integer"}, "href": {"type": "string"},
         "trail": {"type": "array", "items": _ref("Event")},
     }
@@ -138,8 +138,9 @@ def _paths() -> dict[str, Any]:
             "summary": summary, "operationId": f"{action}_task", "parameters": [_path("task_id")],
             **extra, "responses": _responses(200, _ref(schema), *codes, headers=headers)}}
         for action, summary, schema, codes, extra, headers in [
-            ("claim", "Claim a ready task", "Task", (403, 404, 409), {}, None),
-            ("release", "Release a claimed task", "Task", (403, 404, 409), {}, None),
+            ("claim", "Claim a ready task; ETag: the ticket's new version, for the complete's If-Match", "Task",
+             (403, 404, 409), {}, ETAG),
+            ("release", "Release a claimed task; ETag: the ticket's new version", "Task", (403, 404, 409), {}, ETAG),
             ("complete", "Complete a task with its form data (optionally If-Match: the ticket's ETag)", "Ticket",
              (403, 404, 409, 413, 415, 422, 502),
              {"requestBody": _json_body({"type": "object"}), "parameters": [
@@ -163,6 +164,10 @@ def _paths() -> dict[str, Any]:
             "parameters": [_path("number")],
             "responses": _responses(200, _obj({"ticket": {"type": "string"},
                                                "events": {"type": "array", "items": _ref("Event")}}), 404)}},
+        "/api/v1/tickets/{number}/retry": {"post": {
+            "summary": "Retry a stalled ticket's failed step now (l1, admin), also after automatic retries stopped",
+            "operationId": "retry_ticket", "parameters": [_path("number")],
+            "responses": _responses(200, _ref("Ticket"), 403, 404, 409, 502, headers=ETAG)}},
         "/api/v1/tasks": {"get": {
             "summary": "Ready tasks the caller may work", "operationId": "list_tasks",
             "parameters": [_query("lane", FILTER, "one lane"),

@@ -33,6 +33,7 @@ def ticket_json(ticket: TicketView, trail: list[EventView] | None = None) -> dic
         "opened_at": when(ticket.opened_at), "first_response_due": when(ticket.first_response_due),
         "resolved_at": when(ticket.resolved_at), "closed_at": when(ticket.closed_at),
         "next_timer_at": when(ticket.next_timer_at), "stalled_reason": ticket.stalled_reason,
+        "step_failures": ticket.step_failures,
         "version": ticket.version, "definition_version": ticket.definition_version,
         "href": f"/api/v1/tickets/{ticket.number}",
     }

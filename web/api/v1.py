@@ -7,12 +7,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
+from engine import limits
 from engine.errors import FieldError, InvalidInput
 from engine.runtime import Runtime
 from engine.usecases import knowledge
+from engine.usecases.tasks import Assignment
 from engine.usecases.tickets import AGENT_CHANNEL_RULE, AGENT_CHANNELS, TicketFilter, TicketIntake
 from web.api.serialize import definition_json, event_json, task_detail_json, task_json, ticket_json
-from web.auth import authenticate_api, current_actor, current_user, roles
+from web.auth import authenticate_api, current_actor, current_user, record_auditor_read, roles
 from web.problems import ApiError
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -28,13 +30,6 @@ def runtime() -> Runtime:
     return current_app.extensions["ticketflow"].runtime
 
 
-def record_auditor_read(number: str | None, what: str, **detail: object) -> None:
-    """An auditor's read is itself part of the record (admins' actions land in the history instead)."""
-    actor = current_actor()
-    if actor.role == "auditor":
-        current_app.extensions["ticketflow"].audit.record_access(actor, number, what, detail)
-
-
 # -- request parsing ------------------------------------------------------------------------------
 def json_body() -> Any:
     """The request's JSON document: 415 for another media type, 400 when it does not parse."""
@@ -43,9 +38,15 @@ def json_body() -> Any:
                        f"send the body as application/json (got '{request.mimetype or 'nothing'}')")
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH this raises 413 before reading it all
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "Malformed JSON", "the body is nested too deeply") from None
+    unstorable = [FieldError(pointer, reason) for pointer, reason in limits.unstorable_strings(document)]
+    if unstorable:  # refused here, for every endpoint, before any of it reaches a database
+        raise InvalidInput("the body contains text that cannot be stored", unstorable)
+    return document
 
 
 def json_object() -> dict[str, Any]:
@@ -67,10 +68,10 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "Malformed query", f"'{name}' must be an integer") from None
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 12):  # int() also takes "٣" and " 3 "
+        raise ApiError(400, "Malformed query", f"'{name}' must be an integer")
+    value = int(raw)
     if not low <= value <= high:
         raise ApiError(400, "Malformed query", f"'{name}' must be between {low} and {high}")
     return value
@@ -79,8 +80,10 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
 def text_arg(name: str) -> str | None:
     """A filter value; an empty one is a mistake, not "any"."""
     value = request.args.get(name)
-    if value is not None and not 1 <= len(value) <= 200:
-        raise ApiError(400, "Malformed query", f"'{name}' must be 1 to 200 characters")
+    if value is not None and not 1 <= len(value) <= limits.QUERY_FILTER:
+        raise ApiError(400, "Malformed query", f"'{name}' must be 1 to {limits.QUERY_FILTER} characters")
+    if value is not None and limits.unstorable(value):
+        raise ApiError(400, "Malformed query", f"'{name}' {limits.unstorable(value)}")
     return value
 
 
@@ -93,10 +96,10 @@ def expected_version() -> int | None:
     header = request.headers.get("If-Match")
     if header is None:
         return None
-    try:
-        return int(header.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise ApiError(400, "Malformed header", "If-Match must be a ticket ETag such as \"3\"") from None
+    raw = header.strip().removeprefix("W/").strip('"')
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):  # int() would take "²" or 40 digits
+        raise ApiError(400, "Malformed header", "If-Match must be a ticket ETag such as \"3\"")
+    return int(raw)
 
 
 def paged(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
@@ -142,6 +145,8 @@ def list_tickets() -> Response:
     filters = TicketFilter(status=text_arg("status"), lane=text_arg("lane"), priority=text_arg("priority"),
                            unit=text_arg("unit"))
     tickets, total = runtime().list_tickets(current_actor(), filters, limit, offset)
+    record_auditor_read(None, "tickets", status=filters.status, lane=filters.lane, priority=filters.priority,
+                        unit=filters.unit, limit=limit, offset=offset)
     return jsonify(paged([ticket_json(t) for t in tickets], total, limit, offset))
 
 
@@ -149,7 +154,7 @@ def list_tickets() -> Response:
 def get_ticket(number: str) -> Response:
     actor = current_actor()
     ticket, trail = runtime().ticket_with_trail(number, actor)
-    record_auditor_read(number, "history")
+    record_auditor_read(number, "history", view="ticket")  # the ticket with its trail
     response = jsonify(ticket_json(ticket, trail))
     response.headers["ETag"] = f'"{ticket.version}"'
     return response
@@ -162,6 +167,16 @@ def ticket_history(number: str) -> Response:
     return jsonify({"ticket": number, "events": [event_json(e) for e in events]})
 
 
+@api.post("/tickets/<number>/retry")
+@roles("l1", "admin")
+def retry_ticket(number: str) -> Response:
+    """Retry a stalled ticket's failed step now; answers the ticket as the retry left it."""
+    ticket = runtime().retry_stalled(number, current_actor())
+    response = jsonify(ticket_json(ticket))
+    response.headers["ETag"] = f'"{ticket.version}"'
+    return response
+
+
 # -- tasks ----------------------------------------------------------------------------------------
 @api.get("/tasks")
 def list_tasks() -> Response:
@@ -171,8 +186,10 @@ def list_tasks() -> Response:
     if assignee not in (None, "me"):
         raise ApiError(400, "Malformed query", "assignee may only be 'me'")
     unassigned = _flag("unassigned")
-    tasks = runtime().tasks_for(current_actor(), text_arg("lane"), assignee == "me", unassigned,
-                                limit, offset)
+    lane = text_arg("lane")
+    tasks = runtime().tasks_for(current_actor(), lane, assignee == "me", unassigned, limit, offset)
+    record_auditor_read(None, "tasks", lane=lane, assignee=assignee, unassigned=unassigned, limit=limit,
+                        offset=offset)
     return jsonify({"items": [task_json(t) for t in tasks], "limit": limit, "offset": offset})
 
 
@@ -185,17 +202,26 @@ def _flag(name: str) -> bool:
 
 @api.get("/tasks/<task_id>")
 def get_task(task_id: str) -> Response:
-    return jsonify(task_detail_json(runtime().task_detail(task_id, current_actor())))
+    detail = runtime().task_detail(task_id, current_actor())
+    record_auditor_read(detail.ticket.number, "task", task=task_id)  # the task with the full process data
+    return jsonify(task_detail_json(detail))
 
 
 @api.post("/tasks/<task_id>/claim")
 def claim_task(task_id: str) -> Response:
-    return jsonify(task_json(runtime().claim_task(task_id, current_actor())))
+    return assignment_response(runtime().assign_task(task_id, current_actor(), claim=True))
 
 
 @api.post("/tasks/<task_id>/release")
 def release_task(task_id: str) -> Response:
-    return jsonify(task_json(runtime().release_task(task_id, current_actor())))
+    return assignment_response(runtime().assign_task(task_id, current_actor(), claim=False))
+
+
+def assignment_response(done: Assignment) -> Response:
+    """The task as claimed or released, with the ticket's new ETag for a following complete's If-Match."""
+    response = jsonify(task_json(done.task))
+    response.headers["ETag"] = f'"{done.ticket_version}"'
+    return response
 
 
 @api.post("/tasks/<task_id>/complete")

@@ -16,13 +16,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from engine import limits
 from engine.access import Actor
-from engine.errors import FieldError, Forbidden, InvalidInput
+from engine.errors import Conflict, FieldError, Forbidden, InvalidInput
 from engine.runtime import Runtime
 from engine.usecases.tasks import TaskDetail
 from engine.usecases.tickets import AGENT_CHANNELS, TicketIntake
 from engine.usecases.users import UserView
-from web.auth import check_csrf, csrf_token, load_page_user, sign_in, sign_out
+from web.auth import check_csrf, csrf_token, load_page_user, record_auditor_read, sign_in, sign_out
+from web.pages.conflicts import complete_as_seen, seen_task, what_happened
 from web.pages.diagram import pinned_diagram, render_svg
 from web.pages.formfields import Field, coerce, errors_by_field, fields_of, shown_values, submitted_values
 
@@ -30,6 +32,7 @@ pages = Blueprint("pages", __name__)
 pages.before_request(load_page_user)
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_OFFSET = 1_000_000
 INBOX_PAGE = 50
 AUDITORS = ("auditor", "admin")
 # Context keys whose plain name reads badly; the rest are shown with underscores as spaces.
@@ -182,16 +185,26 @@ def inbox() -> str | Response:
     actor = me().actor
     if actor.role == "customer":
         return redirect(url_for("pages.my_tickets"))
-    lane = request.args.get("lane") or None
+    lane = query_text("lane")
     show = request.args.get("show", "all")
     if show not in ("all", "mine", "unassigned"):
         show = "all"
     offset = request.args.get("offset", "0")
-    offset_value = int(offset) if offset.isdigit() else 0
+    # Only plain digits, and not past the last page anyone could reach: int() would take "²" or 40 digits.
+    offset_value = min(int(offset), MAX_OFFSET) if offset.isascii() and offset.isdigit() and len(offset) <= 9 else 0
     tasks = runtime().tasks_for(actor, lane, show == "mine", show == "unassigned", INBOX_PAGE + 1, offset_value)
+    record_auditor_read(None, "tasks", page="inbox", lane=lane, show=show, offset=offset_value)
     return render_template("inbox.html", tasks=tasks[:INBOX_PAGE], more=len(tasks) > INBOX_PAGE,
                            lanes=lanes_of(actor), lane=lane, show=show, offset=offset_value, page=INBOX_PAGE,
                            workable={t.id for t in tasks if may_work(actor, t.lane)})
+
+
+def query_text(name: str) -> str | None:
+    """A filter from the query string; one that is empty, overlong or not storable text filters nothing."""
+    value = request.args.get(name) or None
+    if value is None or len(value) > limits.QUERY_FILTER or limits.unstorable(value):
+        return None
+    return value
 
 
 @pages.post("/tasks/<task_id>/claim")
@@ -215,6 +228,7 @@ def release(task_id: str) -> Response:
 @signed_in
 def task_page(task_id: str) -> str:
     detail = runtime().task_detail(task_id, me().actor)
+    record_auditor_read(detail.ticket.number, "task", page="task", task=task_id)
     fields = fields_of(detail.schema, detail.ui_schema)
     return render_task(detail, fields, shown_values(fields, detail.prefill), {}, [])
 
@@ -226,29 +240,33 @@ def task_submit(task_id: str) -> tuple[str, int] | Response:
     detail = runtime().task_detail(task_id, actor)
     fields = fields_of(detail.schema, detail.ui_schema)
     try:
-        ticket = runtime().complete_task(task_id, coerce(fields, request.form), actor, seen_version())
+        ticket = complete_as_seen(runtime(), task_id, coerce(fields, request.form), actor, seen_task())
     except InvalidInput as exc:
         placed, general = errors_by_field([f.name for f in fields], exc.errors)
         return render_task(detail, fields, submitted_values(fields, request.form), placed,
                            general or ([] if placed else [exc.detail])), 422
+    except Conflict:
+        return render_conflict(task_id, fields), 409
     flash(f"“{detail.task.name}” is done.")
     return redirect(url_for("pages.ticket_page", number=ticket.number))
 
 
-def seen_version() -> int | None:
-    """The ticket version the form was rendered with: a change since then is a conflict (409)."""
-    raw = request.form.get("version", "")
-    return int(raw) if raw.isdigit() else None
+def render_conflict(task_id: str, fields: list[Field]) -> str:
+    """The task as it is now, the typed values kept, and a plain word on what happened."""
+    fresh = runtime().task_detail(task_id, me().actor)
+    return render_task(fresh, fields, submitted_values(fields, request.form), {}, [],
+                       conflict=what_happened(fresh.task, me().name))
 
 
 def render_task(detail: TaskDetail, fields: list[Field], values: dict[str, str],
-                errors: dict[str, list[str]], general: list[str]) -> str:
+                errors: dict[str, list[str]], general: list[str], conflict: str | None = None) -> str:
     actor = me().actor
     task = detail.task
     context = {k: v for k, v in detail.context.items() if k not in SUMMARY_KEYS}
     taken_by_other = task.assignee not in (None, actor.name) and not actor.is_admin
     return render_template("task.html", detail=detail, task=task, ticket=detail.ticket, fields=fields,
-                           values=values, errors=errors, general=general, context=context,
+                           values=values, errors=errors, general=general, context=context, conflict=conflict,
+                           home=home_of(me()),
                            workable=task.state == "ready" and may_work(actor, task.lane) and not taken_by_other,
                            may_claim=task.state == "ready" and may_work(actor, task.lane))
 
@@ -259,6 +277,7 @@ def render_task(detail: TaskDetail, fields: list[Field], values: dict[str, str],
 def ticket_page(number: str) -> str:
     actor = me().actor
     ticket, trail = runtime().ticket_with_trail(number, actor)
+    record_auditor_read(number, "history", page="ticket")  # the ticket with its trail
     readable = {t.id for t in ticket.ready_tasks if may_work(actor, t.lane) or actor.role == "auditor"}
     return render_template("ticket.html", ticket=ticket, trail=trail, readable=readable)
 

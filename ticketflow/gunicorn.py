@@ -1,0 +1,72 @@
+"""gunicorn workers whose own refusals are RFC 9457 problems, like every other error of the API.
+
+gunicorn answers a request line over ``limit_request_line`` (414), header fields over their limits (431) and
+unparsable requests (400) itself, before the app sees them, as small HTML pages. A client of a JSON API should
+not have to parse HTML for those few cases: these workers answer them as ``application/problem+json``.
+Run with ``gunicorn -k ticketflow.gunicorn.ProblemThreadWorker --threads 2 ... 'ticketflow.wsgi:app'``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gunicorn.http import errors
+from gunicorn.util import write_nonblock
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
+
+PROBLEM_TYPE = "https://ticketflow.example/problems/"  # as web.problems: one namespace for every problem
+_REFUSALS: list[tuple[type[Exception], int, str, str]] = [
+    (errors.LimitRequestLine, 414, "URI too long", "the request line (method, path and query) is too long"),
+    (errors.LimitRequestHeaders, 431, "Request header fields too large", "a request header, or all of them, "
+                                                                          "are larger than the server accepts"),
+    (errors.ForbiddenProxyRequest, 403, "Forbidden", "requests through this proxy are not accepted"),
+    (errors.UnsupportedTransferCoding, 501, "Not implemented", "the transfer coding is not supported"),
+]
+_SLUGS = {400: "malformed-request", 403: "forbidden", 414: "uri-too-long", 431: "header-fields-too-large",
+          500: "internal-error", 501: "not-implemented"}
+
+
+def refusal(exc: BaseException) -> tuple[int, str, str]:
+    """(status, title, detail) for an error gunicorn met while reading or answering a request."""
+    for kind, status, title, detail in _REFUSALS:
+        if isinstance(exc, kind):
+            return status, title, detail
+    if isinstance(exc, errors.ParseException):
+        return 400, "Malformed request", "the request could not be read as HTTP/1.1"
+    return 500, "Internal error", "an unexpected error occurred; it has been logged"
+
+
+def problem_bytes(status: int, title: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 response carrying the problem; the connection closes after it."""
+    body = json.dumps({"type": PROBLEM_TYPE + _SLUGS.get(status, str(status)), "title": title,
+                       "status": status, "detail": detail}).encode()
+    head = (f"HTTP/1.1 {status} {title}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class _ProblemErrors:
+    """Replaces gunicorn's HTML error page; its logging (a warning for the client's fault, the stack trace
+    for a server error) is kept by the base class's method, whose page writing we skip."""
+
+    log: Any
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        status, title, detail = refusal(exc)
+        if status >= 500:
+            self.log.exception("Error handling request")
+        else:
+            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        try:
+            write_nonblock(client, problem_bytes(status, title, detail))
+        except OSError:
+            self.log.debug("Failed to send error message.")
+
+
+class ProblemThreadWorker(_ProblemErrors, ThreadWorker):
+    """gunicorn's gthread worker, refusing with problem+json."""
+
+
+class ProblemSyncWorker(_ProblemErrors, SyncWorker):
+    """gunicorn's sync worker, refusing with problem+json."""
