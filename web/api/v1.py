@@ -126,11 +126,13 @@ def open_ticket() -> tuple[Response, int, dict[str, str]]:
     unit = body.get("unit", user.unit or "general")
     if not isinstance(unit, str):
         problems.append(FieldError("/unit", "unit must be a string"))
+    contact = body.get("contact")
+    if "contact" in body and not isinstance(contact, dict):
+        problems.append(FieldError("/contact", "contact must be an object such as {\"email\": ...}"))
+    elif user.role == "customer" and contact is None and user.email:
+        contact = {"email": user.email}  # left out: the customer's own address
     if problems:
         raise InvalidInput("the ticket cannot be opened", problems)
-    contact = body.get("contact")
-    if user.role == "customer" and contact is None and user.email:
-        contact = {"email": user.email}
     intake = TicketIntake(subject=body.get("subject"), description=body.get("description"),  # type: ignore[arg-type]
                           customer=customer, contact=contact, channel=channel, unit=unit)  # type: ignore[arg-type]
     ticket = runtime().open_ticket(intake, current_actor())
