@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.outbox
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -28,7 +28,7 @@ plus a number of L1-direct tickets, then prints side by side:
    customer's task in each loop, then a customer silent for many response windows in a row. Reported:
    events, replay seconds, as-of seconds at the last event and at the middle one, the target (2 s
    each) and the verdict; and, for contrast, the replay without pruning the reminders' spent
-   branches (``engine.audit.pruning``), which grows with the square of the reminders of one wait.
+   branches (``engine.execution.pruning``), which grows with the square of the reminders of one wait.
 
 Timings use ``time.perf_counter``; each figure is a median over rounds after a warm-up run. The
 exit code is always 0: a benchmark reports, it never fails the build.

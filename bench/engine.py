@@ -4,7 +4,7 @@ Run from the repository root, with the project's virtualenv:
 
     .venv/bin/python -m bench.engine        (or: .venv/bin/python bench/engine.py)
 
-One run (about ten seconds) prints three measurements side by side, each against its target:
+One run (about half a minute) prints four measurements side by side, each against its target:
 
 1. Raw floor. Lifecycles per second of stock SpiffWorkflow, in memory, on the same diagram
    (``bpmn/support_ticket.bpmn``, parsed once). The path is L1-direct: open, classify, assess
@@ -23,6 +23,14 @@ One run (about ten seconds) prints three measurements side by side, each against
    machine whose load changes. Target: loop 500 at most 1.3x loop 1.
    For contrast, raw SpiffWorkflow without compaction is driven round the same loop in memory
    until its task tree is too deep to walk (RecursionError, near loop 120).
+5. Reminders while the customer stays silent. Tickets wait at the customer's validation task
+   while its non-interrupting timer sends reminder after reminder. At reminder 1, 50 and 200 the
+   wall time of ``fire_due_timers`` for that one reminder and of ``complete_task`` for the
+   customer's answer (persists) are taken on each of several tickets, each beside a freshly
+   escalated ticket at its reminder 1 fired and answered next to it (which of the two goes first
+   alternates), with the stored workflow JSON after that reminder; in a database of its own, whose
+   clock moves. Target: reminder 200 at most 1.3x reminder 1 (paired), for both, and the stored
+   state bounded (at reminder 200 at most 1.3x its size at reminder 1).
 
 Timings use ``time.perf_counter``; every figure is a median over repeated rounds or loops, after a
 warm-up. The SQLite database lives in a temporary directory. The exit code is always 0: a
@@ -42,7 +50,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +63,7 @@ from SpiffWorkflow.util.task import TaskState
 
 if TYPE_CHECKING:
     from engine.access import Actor
+    from engine.execution.clock import FakeClock
     from engine.runtime import Runtime
     from engine.views import TicketView
 
@@ -64,6 +73,7 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 LIFECYCLE_TARGET = 3.0  # engine time per lifecycle / raw time per lifecycle
 LOOP_TARGET = 1.3  # engine step cost at loop 500 / at loop 1
+REMINDER_TARGET = 1.3  # engine cost of a reminder, and of the answer after it, at reminder 200 / at reminder 1
 
 ROUNDS = 11  # alternating rounds of raw and engine lifecycles
 RAW_WARMUP, RAW_PER_ROUND = 30, 50
@@ -73,6 +83,8 @@ ENGINE_LOOP_WINDOW = 15  # loops measured around each point
 RAW_LOOP_POINTS = (1, 50, 100)
 RAW_LOOP_WINDOW = 5
 RAW_LOOP_CAP = 200  # stop the raw loop here if it has not failed by then
+REMINDER_POINTS = (1, 50, 200)
+REMINDER_SAMPLES = 15  # tickets brought to each point, each beside a fresh ticket at its reminder 1
 
 # -- the data a ticket is opened with and the forms people submit --------------------------------
 ACTORS = {"l1": ("lena", "l1"), "l2": ("otto", "l2"), "customer": ("alice", "customer")}
@@ -222,7 +234,8 @@ class EngineDriver:
         self.db_path = folder / "bench.db"
         url = f"sqlite:///{self.db_path}"
         upgrade(url)
-        self.runtime: Runtime = make_runtime(EngineConfig(database_url=url), FakeClock(START))
+        self.clock: FakeClock = FakeClock(START)
+        self.runtime: Runtime = make_runtime(EngineConfig(database_url=url), self.clock)
         deploy_file(self.runtime)
         self.actors: dict[str, Actor] = {key: Actor(name, role) for key, (name, role) in ACTORS.items()}
 
@@ -262,6 +275,19 @@ class EngineDriver:
             view, took = self.complete(view, step)
             seconds += took
         return view, seconds * 1000.0 / len(PERSISTS_LOOP)
+
+    def fire_reminder(self, view: TicketView) -> float:
+        """Fire the ticket's next reminder (it must be the only timer due); return the wall time taken."""
+        due = view.next_timer_at
+        if due is None:
+            raise RuntimeError(f"{view.number} has no timer pending")
+        self.clock.now = max(self.clock.now, due + timedelta(seconds=1))
+        began = time.perf_counter()
+        fired = self.runtime.fire_due_timers()
+        took = time.perf_counter() - began
+        if fired != [view.number]:
+            raise RuntimeError(f"expected only {view.number}'s reminder to be due, fired {fired}")
+        return took
 
     def stored_state(self, number: str) -> tuple[int, int]:
         """Bytes of the stored workflow JSON and the number of tasks in it."""
@@ -423,6 +449,79 @@ def bench_raw_loop(driver: RawDriver) -> RawLoopResult:
     return result
 
 
+# -- section 5: reminders while the customer stays silent ----------------------------------------------
+@dataclass
+class ReminderPoint:
+    """The cost of one reminder and of the answer after it, at one reminder count, beside a fresh ticket."""
+
+    reminder: int
+    fire_s: list[float] = field(default_factory=list)
+    fresh_fire_s: list[float] = field(default_factory=list)
+    answer_s: list[float] = field(default_factory=list)
+    fresh_answer_s: list[float] = field(default_factory=list)
+    state_bytes: int | None = None
+    state_tasks: int | None = None
+    way_s: list[float] = field(default_factory=list)  # every reminder before it, on the first ticket brought there
+
+
+def median_ms(seconds: list[float]) -> float | None:
+    """The median of timings taken in seconds, in milliseconds."""
+    return statistics.median(seconds) * 1000.0 if seconds else None
+
+
+def paired(mine: list[float], fresh: list[float]) -> float | None:
+    """Median of one figure over the median of its fresh partner's, both measured side by side."""
+    ours, theirs = median_ms(mine), median_ms(fresh)
+    return ours / theirs if ours is not None and theirs else None
+
+
+def reminder_pair(driver: EngineDriver, point: ReminderPoint, fresh_first: bool) -> tuple[TicketView, TicketView]:
+    """A ticket one reminder short of ``reminder`` and a fresh one with none, whose next reminders fall due
+    in the given order (the order alternates between samples, so neither is always measured first)."""
+    fresh, reminder, way = None, point.reminder, not point.way_s
+    driver.clock.now += timedelta(minutes=1)  # each ticket's timers fall due at a moment of their own
+    if fresh_first and reminder == 1:
+        fresh = driver.escalated()
+        driver.clock.now += timedelta(minutes=1)
+    view = driver.escalated()
+    for sent in range(1, reminder):
+        if fresh_first and sent == reminder - 1:
+            # Opened between two of the ticket's reminders, with the same cycle: its first falls due just before.
+            driver.clock.now += timedelta(minutes=1)
+            fresh = driver.escalated()
+        took = driver.fire_reminder(view)
+        if way:
+            point.way_s.append(took)
+        view = driver.runtime.get_ticket(view.number)
+    if fresh is None:
+        driver.clock.now += timedelta(minutes=1)  # opened after the reminders: its first falls due last
+        fresh = driver.escalated()
+    return view, fresh
+
+
+def reminder_sample(driver: EngineDriver, point: ReminderPoint, fresh_first: bool) -> None:
+    """One ticket brought to the point's reminder, fired and answered beside a fresh one at its reminder 1."""
+    view, fresh = reminder_pair(driver, point, fresh_first)
+    order = ((fresh, point.fresh_fire_s, point.fresh_answer_s), (view, point.fire_s, point.answer_s))
+    if not fresh_first:
+        order = order[::-1]
+    gc.collect()
+    for ticket, fire_s, _ in order:
+        fire_s.append(driver.fire_reminder(ticket))
+    if point.state_bytes is None:
+        point.state_bytes, point.state_tasks = driver.stored_state(view.number)
+    for ticket, _, answer_s in order:
+        answer_s.append(driver.complete(driver.runtime.get_ticket(ticket.number), PERSISTS_LOOP[0])[1])
+
+
+def bench_reminders(driver: EngineDriver) -> dict[int, ReminderPoint]:
+    points = {reminder: ReminderPoint(reminder) for reminder in REMINDER_POINTS}
+    for point in points.values():
+        for sample in range(REMINDER_SAMPLES):
+            reminder_sample(driver, point, fresh_first=sample % 2 == 1)
+    return points
+
+
 # -- 4. sandbox guards ------------------------------------------------------------------------------
 GUARD_ROUNDS, GUARD_PER_ROUND = 7, 2000
 GUARD_DATA: dict[str, Any] = {
@@ -567,6 +666,55 @@ def loop_report(engine_points: dict[int, LoopPoint], raw: RawLoopResult) -> list
     return lines + loop_notes(engine_points, raw)
 
 
+def reminder_table(points: dict[int, ReminderPoint]) -> list[str]:
+    row = "  {:>8}{:>9}{:>9}{:>8}{:>10}{:>9}{:>8}{:>11}{:>7}"
+    lines = [row.format("reminder", "fire", "fresh", "ratio", "answer", "fresh", "ratio", "state", "state"),
+             row.format("", "ms", "ms", "", "ms", "ms", "", "bytes", "tasks")]
+    for reminder, point in sorted(points.items()):
+        lines.append(row.format(
+            reminder, fmt(median_ms(point.fire_s), ".2f"), fmt(median_ms(point.fresh_fire_s), ".2f"),
+            fmt(paired(point.fire_s, point.fresh_fire_s), ".2f", "x"), fmt(median_ms(point.answer_s), ".2f"),
+            fmt(median_ms(point.fresh_answer_s), ".2f"),
+            fmt(paired(point.answer_s, point.fresh_answer_s), ".2f", "x"), fmt(point.state_bytes, ","),
+            fmt(point.state_tasks, "d")))
+    return lines
+
+
+def reminder_ratios(points: dict[int, ReminderPoint]) -> tuple[float | None, float | None, float | None]:
+    """Reminder-last over reminder-1: firing and answering (each paired with its fresh ticket), stored bytes."""
+    first, last = points[REMINDER_POINTS[0]], points[REMINDER_POINTS[-1]]
+    fire, answer = paired(last.fire_s, last.fresh_fire_s), paired(last.answer_s, last.fresh_answer_s)
+    state = last.state_bytes / first.state_bytes if last.state_bytes and first.state_bytes else None
+    return fire, answer, state
+
+
+def reminder_report(points: dict[int, ReminderPoint]) -> list[str]:
+    last = points[REMINDER_POINTS[-1]]
+    fire, answer, state = reminder_ratios(points)
+    worst = max(fire, answer) if fire is not None and answer is not None else None
+    lines = ["", "5. Reminders while the customer stays silent: a reminder fires, then the customer answers persists",
+             f"   ms: median over {REMINDER_SAMPLES} tickets at that reminder of the fire_due_timers wall time (fire)",
+             "   and the complete_task wall time (answer); fresh: a newly escalated ticket at its reminder 1, fired",
+             "   and answered right after each; ratio = engine/fresh; state: stored workflow JSON after that reminder"]
+    lines += reminder_table(points)
+    lines.append(f"  reminder {last.reminder} / reminder 1 (paired): fire {fmt(fire, '.2f', 'x')}, "
+                 f"answer {fmt(answer, '.2f', 'x')}   target <= {REMINDER_TARGET:.1f}x   "
+                 f"{verdict(worst, REMINDER_TARGET)}")
+    lows = [min(mine) / min(fresh) for mine, fresh in ((last.fire_s, last.fresh_fire_s),
+                                                        (last.answer_s, last.fresh_answer_s)) if mine and fresh]
+    if len(lows) == 2:
+        lines.append(f"     the same ratios between the fastest samples (noise only adds time): fire {lows[0]:.2f}x, "
+                     f"answer {lows[1]:.2f}x")
+    way = last.way_s
+    if len(way) >= 30:
+        lines.append(f"  unpaired, one ticket: its reminders {len(way) - 14}..{len(way)} / its reminders 1..15 = "
+                     f"{statistics.median(way[-15:]) / statistics.median(way[:15]):.2f}x (fire; measured apart)")
+    lines.append(f"  stored state: reminder {last.reminder} / reminder 1 = {fmt(state, '.2f', 'x')} "
+                 f"({fmt(last.state_bytes, ',')} bytes, {fmt(last.state_tasks, 'd')} tasks)   "
+                 f"target <= {REMINDER_TARGET:.1f}x (bounded)   {verdict(state, REMINDER_TARGET)}")
+    return lines
+
+
 def summary(raw: Rate, eng: Rate, engine_points: dict[int, LoopPoint]) -> list[str]:
     life = eng.median_ms / raw.median_ms
     loop = engine_points[ENGINE_LOOP_POINTS[-1]].paired_ratio
@@ -579,6 +727,15 @@ def summary(raw: Rate, eng: Rate, engine_points: dict[int, LoopPoint]) -> list[s
                        verdict(loop, LOOP_TARGET))]
 
 
+def reminder_summary(points: dict[int, ReminderPoint]) -> list[str]:
+    last = REMINDER_POINTS[-1]
+    row = "  {:<44}{:>10}{:>12}{:>9}"
+    labels = (f"reminder {last}/reminder 1 fire (paired)", f"reminder {last}/reminder 1 answer (paired)",
+              f"stored state reminder {last}/reminder 1")
+    return [row.format(label, fmt(ratio, ".2f", "x"), f"<= {REMINDER_TARGET:.1f}x", verdict(ratio, REMINDER_TARGET))
+            for label, ratio in zip(labels, reminder_ratios(points), strict=True)]
+
+
 def main() -> int:
     began = time.perf_counter()
     print("\n".join(header()), flush=True)
@@ -588,9 +745,12 @@ def main() -> int:
         raw_rate, engine_rate = bench_lifecycles(raw, engine)
         raw_loop = bench_raw_loop(raw)
         engine_points = bench_engine_loop(engine)
+    with engine_driver() as silent:  # a database of its own: its clock moves, and only its timers fall due
+        reminder_points = bench_reminders(silent)
     lines = lifecycle_report(raw_rate, engine_rate) + loop_report(engine_points, raw_loop)
     lines += guard_report(*bench_guards(), engine_rate)
-    lines += summary(raw_rate, engine_rate, engine_points)
+    lines += reminder_report(reminder_points)
+    lines += summary(raw_rate, engine_rate, engine_points) + reminder_summary(reminder_points)
     lines.append(f"\n  total benchmark time {time.perf_counter() - began:.1f}s")
     print("\n".join(lines))
     return 0

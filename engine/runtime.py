@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.execution.clock import Clock, system_clock
-from engine.execution.services import ServiceRegistry
+from engine.execution.services import MessageComposer, ServiceRegistry
 from engine.process.definitions import DefinitionLoader
 from engine.usecases.definitions import DefinitionUseCases
 from engine.usecases.tasks import TaskUseCases
@@ -23,6 +23,8 @@ class Runtime(DefinitionUseCases, TicketUseCases, TaskUseCases, TimerUseCases):
 
 
 def build_runtime(sessions: sessionmaker[Session], registry: ServiceRegistry, lane_roles: Mapping[str, str],
-                  clock: Clock = system_clock) -> Runtime:
-    """Wire a runtime from its parts (used by the composition roots)."""
-    return Runtime(sessions, DefinitionLoader(list(registry), lane_roles), registry, lane_roles, clock)
+                  clock: Clock = system_clock, composer: MessageComposer | None = None) -> Runtime:
+    """Wire a runtime from its parts (used by the composition roots); ``composer`` writes the handlers'
+    messages (``mail.compose.TemplateComposer`` in the shipped wiring)."""
+    return Runtime(sessions, DefinitionLoader(list(registry), lane_roles), registry, lane_roles, clock,
+                   composer=composer)

@@ -7,8 +7,7 @@ from engine.execution.services import ServiceContext
 
 
 def record_closure(ctx: ServiceContext) -> dict[str, Any]:
-    ticket = ctx.ticket
-    ticket.closed_at = ctx.now
-    ctx.queue_message("closure", f"[{ticket.number}] Closed: {ticket.subject}",
-                      f"Hello,\n\nthank you for confirming. Ticket {ticket.number} is now closed.")
+    """Record the closing time and thank the customer for confirming."""
+    ctx.ticket.closed_at = ctx.now
+    ctx.queue_message("closure", {"closed_at": ctx.now})
     return {"closed_at": ctx.now.isoformat()}

@@ -3,17 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.execution.clock import add_duration
 from engine.execution.services import ServiceContext
 
 
 def send_reminder(ctx: ServiceContext) -> dict[str, Any]:
-    ticket = ctx.ticket
-    number = ctx.store.count_messages(ticket.id, "follow_up") + 1
-    ctx.queue_message(
-        "follow_up",
-        f"[{ticket.number}] Reminder {number}: is the issue resolved? {ticket.subject}",
-        "Hello,\n\nwe have not yet heard whether the fix works for you. Please reproduce the original "
-        f"scenario and tell us whether the issue is resolved or persists. Ticket {ticket.number} stays open "
-        "until you confirm.",
-    )
+    """Remind the customer (reminder n) that we are waiting for their answer; the ticket stays open."""
+    number = ctx.store.count_messages(ctx.ticket.id, "follow_up") + 1
+    respond_by = add_duration(ctx.now, ctx.unit.response_window)
+    ctx.queue_message("follow_up", {"reminder": number, "respond_by": respond_by})
     return {"reminder": number}

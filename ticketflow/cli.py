@@ -15,6 +15,7 @@ from engine.store.db import current_revision, make_engine, session_factory, upgr
 from engine.usecases.knowledge import import_kb_file
 from engine.usecases.users import Directory
 from ticketflow.cli_audit import add_commands as add_audit_commands
+from ticketflow.cli_outbox import add_commands as add_outbox_commands
 from ticketflow.composition import make_runtime
 from ticketflow.demo import DEMO_DATABASE_URL
 
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true", help="run one round, say what it did, and exit")
     worker.set_defaults(run=_worker)
     add_audit_commands(commands, command)
+    add_outbox_commands(commands, command)
     return parser
 
 
@@ -160,14 +162,18 @@ def _user_token(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
+    from ticketflow.composition import EMAIL_HELD, make_delivery
     from ticketflow.serve import ensure_demo_users, serve
 
     runtime = make_runtime(config)
+    delivery = make_delivery(runtime)
+    if delivery.transport is None:
+        print(EMAIL_HELD)  # first, so that `make run` says it before anything else
     if args.demo_users:
         print("Demo users (sign in at /sign-in with a token, or send it as 'Authorization: Bearer <token>'):")
         for name, role, token in ensure_demo_users(Directory(runtime.sessions, runtime.clock)):
             print(f"  {role:<14} {name:<6} {token}")
-    serve(runtime, args.host, args.port, None if args.no_worker else 5.0)
+    serve(runtime, args.host, args.port, None if args.no_worker else 5.0, delivery=delivery, held_said=True)
     return 0
 
 

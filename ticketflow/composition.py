@@ -1,5 +1,5 @@
-"""Composition root: wires the database, the handler registry and the definition loader into a Runtime,
-and the runtime into the web app. The only place that knows every package."""
+"""Composition root: wires the database, the handler registry, the message composer and the definition loader
+into a Runtime, and the runtime into the web app. The only place that knows every package."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,17 +13,34 @@ from engine.process.definitions import read_bundle
 from engine.process.guards import configure_limits
 from engine.runtime import Runtime, build_runtime
 from engine.store.db import REPO_ROOT, make_engine, session_factory
+from engine.usecases.outbox import MessageTransport, OutboxDelivery
+from mail.compose import TemplateComposer
+from mail.settings import MailSettings
+from mail.smtp import SmtpTransport
 from tasks import build_registry
 from web.app import WebSettings, create_app
 
 BUNDLED_DIAGRAM = REPO_ROOT / "bpmn" / "support_ticket.bpmn"
+EMAIL_HELD = "Email is not configured: messages are held, see /outbox (set TICKETFLOW_SMTP_URL to send them)"
 
 
-def make_runtime(config: EngineConfig, clock: Clock = system_clock) -> Runtime:
-    """A runtime over the configured database with every shipped handler registered."""
+def make_runtime(config: EngineConfig, clock: Clock = system_clock, mail: MailSettings | None = None) -> Runtime:
+    """A runtime over the configured database with every shipped handler and the email templates."""
     configure_limits(config.sandbox_seconds, config.sandbox_memory_mb)  # the sandbox's limits are per process
     engine = make_engine(config.database_url)
-    return build_runtime(session_factory(engine), build_registry(), config.lane_roles, clock)
+    composer = TemplateComposer((mail or MailSettings.from_env()).domain)
+    return build_runtime(session_factory(engine), build_registry(), config.lane_roles, clock, composer=composer)
+
+
+def make_transport(mail: MailSettings | None = None) -> MessageTransport | None:
+    """The SMTP transport of TICKETFLOW_SMTP_URL; None when email is not configured (messages are held)."""
+    mail = mail or MailSettings.from_env()
+    return SmtpTransport(mail) if mail.server is not None else None
+
+
+def make_delivery(runtime: Runtime, mail: MailSettings | None = None) -> OutboxDelivery:
+    """The outbox's delivery over ``runtime`` with the configured transport (or held mode)."""
+    return OutboxDelivery(runtime, make_transport(mail))
 
 
 def deploy_file(runtime: Runtime, path: Path = BUNDLED_DIAGRAM, actor: Actor | None = None) -> tuple[int, bool]:

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from werkzeug.serving import make_server
 
 from engine.runtime import Runtime
+from engine.usecases.outbox import OutboxDelivery
 from engine.usecases.users import Directory
+from ticketflow.composition import EMAIL_HELD, make_delivery
 from ticketflow.worker import WorkerThread
 from web.app import WebSettings, create_app
 
@@ -32,10 +34,15 @@ def ensure_demo_users(directory: Directory) -> list[tuple[str, str, str]]:
 
 
 def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8000, worker_interval: float | None = 5.0,
-          settings: WebSettings | None = None, announce: Callable[[str], None] = print) -> None:
+          settings: WebSettings | None = None, announce: Callable[[str], None] = print,
+          delivery: OutboxDelivery | None = None, held_said: bool = False) -> None:
+    """Serve the app until Ctrl-C, with the worker (timers, the outbox, anchors) in a thread unless told not to."""
+    delivery = delivery or make_delivery(runtime)
+    if delivery.transport is None and not held_said:
+        announce(EMAIL_HELD)
     app = create_app(runtime, settings)
     server = make_server(host, port, app, threaded=True)
-    worker = WorkerThread(runtime, worker_interval) if worker_interval else None
+    worker = WorkerThread(runtime, worker_interval, delivery) if worker_interval else None
     if worker:
         worker.start()
     announce(f"ticketflow is serving on http://{host}:{server.server_port}/ (Ctrl-C stops it)")

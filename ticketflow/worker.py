@@ -1,5 +1,6 @@
-"""Background work: fire due timers (and retry stalled tickets), anchor the history once a day, and on
-SQLite checkpoint the WAL. `ticketflow worker` runs it as a process; `ticketflow serve` as a thread."""
+"""Background work: fire due timers (and retry stalled tickets), deliver the outbox's due messages (once the
+transactions that queued them committed), anchor the history once a day, and on SQLite checkpoint the WAL.
+`ticketflow worker` runs it as a process; `ticketflow serve` as a thread."""
 from __future__ import annotations
 
 import logging
@@ -13,19 +14,22 @@ from types import FrameType
 from engine.access import Actor
 from engine.runtime import Runtime
 from engine.usecases.audit import AuditService
+from engine.usecases.outbox import DeliveryReport, OutboxDelivery
 
 log = logging.getLogger(__name__)
-WORKER = Actor("worker", "auditor")  # anchoring is an audit act; the worker changes no ticket
+WORKER = Actor("worker", "auditor")  # anchoring is an audit act: as this actor the worker changes no ticket
 MAX_BACKOFF = 60.0  # seconds: a database back after an outage is noticed within a minute
 
 
-def worker_round(runtime: Runtime, report: Callable[[str], None],
-                 stopping: Callable[[], bool] = lambda: False) -> bool:
+def worker_round(runtime: Runtime, report: Callable[[str], None], stopping: Callable[[], bool] = lambda: False,
+                 delivery: OutboxDelivery | None = None) -> bool:
     """One round of background work, reporting one line per kind of work done; False when there was none."""
     done = []
     advanced = runtime.fire_due_timers(stopping=stopping)
     if advanced:
         done.append(f"timers fired or stalled steps retried on {len(advanced)} ticket(s): {', '.join(advanced)}")
+    if not stopping():
+        done += delivery_lines((delivery or _delivery(runtime)).deliver_due(stopping))
     anchor = None if stopping() else AuditService(runtime).anchor_if_due(WORKER)
     if anchor is not None:
         done.append(f"anchored {anchor.tickets} ticket head(s) as anchor {anchor.seq}: {anchor.hash}")
@@ -35,34 +39,56 @@ def worker_round(runtime: Runtime, report: Callable[[str], None],
     return bool(done)
 
 
+def delivery_lines(delivered: DeliveryReport) -> list[str]:
+    """What a round of delivery did, one line per outcome."""
+    lines = []
+    if delivered.delivered:
+        lines.append(f"{len(delivered.delivered)} message(s) delivered")
+    if delivered.failed:
+        lines.append(f"{len(delivered.failed)} message(s) failed, to be retried later")
+    if delivered.dead:
+        lines.append(f"{len(delivered.dead)} message(s) failed for good and were given up; see /outbox")
+    if delivered.held:
+        lines.append(f"{delivered.held} message(s) held: email is not configured, see /outbox")
+    return lines
+
+
+def _delivery(runtime: Runtime) -> OutboxDelivery:
+    from ticketflow.composition import make_delivery  # the transport is chosen by the composition root
+
+    return make_delivery(runtime)
+
+
 class WorkerThread(threading.Thread):
     """Runs worker rounds every ``interval`` seconds until stopped (the embedded setup's worker)."""
 
-    def __init__(self, runtime: Runtime, interval: float = 5.0) -> None:
+    def __init__(self, runtime: Runtime, interval: float = 5.0, delivery: OutboxDelivery | None = None) -> None:
         super().__init__(name="ticketflow-worker", daemon=True)
         self.runtime = runtime
         self.interval = interval
+        self.delivery = delivery
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        run_worker(self.runtime, self.interval, False, log.info, self.stopped)
+        run_worker(self.runtime, self.interval, False, log.info, self.stopped, self.delivery)
 
     def stop(self) -> None:
         self.stopped.set()
 
 
 def run_worker(runtime: Runtime, interval: float, once: bool, report: Callable[[str], None],
-               stop: threading.Event | None = None) -> int:
+               stop: threading.Event | None = None, delivery: OutboxDelivery | None = None) -> int:
     """Worker rounds every ``interval`` seconds until ``stop`` is set (or SIGTERM / SIGINT arrive, when run
-    in the main thread), finishing the ticket in hand first. A failing round (the database locked, gone or
-    restarted) is logged and retried with a growing, jittered delay; it never ends the worker. With ``once``:
-    one round, then exit 0 (1 if the round failed)."""
+    in the main thread), finishing the ticket or message in hand first and releasing the other messages it
+    claimed. A failing round (the database locked, gone or restarted) is logged and retried with a growing,
+    jittered delay; it never ends the worker. With ``once``: one round, then exit 0 (1 if the round failed)."""
     stop = stop or threading.Event()
+    delivery = delivery or _delivery(runtime)
     failures = 0
     with _stopping_on_signals(stop):
         while not stop.is_set():
             try:
-                did_something = worker_round(runtime, report, stop.is_set)
+                did_something = worker_round(runtime, report, stop.is_set, delivery)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any one round
                 failures += 1
                 delay = _backoff(interval, failures)
@@ -107,7 +133,8 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
         return
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        log.info("%s received: finishing the ticket in hand, then stopping", signal.Signals(signum).name)
+        log.info("%s received: finishing the ticket or message in hand, then stopping",
+                 signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}

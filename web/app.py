@@ -82,12 +82,14 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None) -> Flask:
 
     from web.api.audit import audit_api
     from web.api.meta import meta
+    from web.api.outbox import outbox_api
     from web.api.v1 import api
-    from web.pages import attention  # noqa: F401 - adds its routes to the pages blueprint
+    from web.pages import attention, outbox  # noqa: F401 - add their routes to the pages blueprint
     from web.pages.views import pages
 
     app.register_blueprint(api)
     app.register_blueprint(audit_api)
+    app.register_blueprint(outbox_api)
     app.register_blueprint(meta)
     app.register_blueprint(pages)
 

@@ -12,8 +12,9 @@ path runs, with three things swapped out:
   is queued, sent or written;
 - the worklist: kept as a set of task ids in memory.
 
-The task tree is compacted at each wait state exactly as the live path does, so the cost of a
-replay grows linearly with the number of events, whatever the ticket's loop count.
+The task tree is compacted, and what reminders left behind pruned, at each wait state exactly as
+the live path does (``workflow_state.compact``), so the cost of a replay grows linearly with the
+number of events, whatever the ticket's loop count or reminders.
 
 Events a person or the runtime records around the engine (claims, releases, admin overrides,
 queued messages, failures) are not re-executed; they are listed as "recorded". Task ids are new
@@ -30,8 +31,8 @@ from typing import Any
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine.audit.pruning import prune_spent_branches
 from engine.errors import TicketflowError
+from engine.execution import workflow_state
 from engine.execution.services import ServiceRegistry
 from engine.execution.steps import Execution, new_workflow
 from engine.process.definitions import Definition
@@ -164,12 +165,12 @@ class ReplayExecution(Execution):
         # Pruning rests on the same premise as compaction: no parallel or inclusive join looks back.
         self.prune = prune and definition.compactable
 
-    def settle(self) -> list[Task]:
-        """Settle as the live path does, then drop what reminders left behind (see ``engine.audit.pruning``)."""
-        ready = super().settle()
+    def _compact(self) -> None:
+        """Compact as the live path does; ``prune=False`` keeps the reminders' spent branches."""
         if self.prune:
-            prune_spent_branches(self.workflow)
-        return ready
+            super()._compact()
+        else:
+            workflow_state.compact(self.workflow, prune=False)
 
     def _record(self, kind: str, actor: str, data: dict[str, Any], where: Where = Where()) -> None:
         self.replayer.generated(kind, actor, self.now, data, where)
@@ -190,7 +191,7 @@ class Replayer:
     With ``until``, no input after that sequence number is applied; the transaction that
     recorded event ``until`` still runs to its end, because its events are one atomic change
     (the state "at" an event is the state its transaction committed). ``prune=False`` keeps the
-    spent reminder branches the live path keeps (slower; the tests compare both).
+    spent reminder branches, as tickets stored before pruning kept them (slower; the tests compare both).
     """
 
     def __init__(self, number: str, definition: Definition, lane_roles: Mapping[str, str],
@@ -230,7 +231,7 @@ class Replayer:
                                        "pinned to", {"definition": pinned}, {"definition": self.definition.sha256}))
         data = {"ticket_number": self.number, "subject": first.data.get("subject"),
                 "description": first.data.get("description"), "channel": first.data.get("channel"),
-                "customer": first.data.get("customer"), "unit": first.data.get("unit")}  # as Runtime._open
+                "customer": first.data.get("customer"), "unit": first.data.get("unit")}  # as TicketUseCases._open
         self.execution = ReplayExecution(self, self.ticket, self.definition, self.lane_roles, first.at, data,
                                          self.prune)
         following = self.cursor.peek()

@@ -1,16 +1,43 @@
 """The service-task handler contract: what a handler receives and how it is registered."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
 from engine.limits import MESSAGE_SUBJECT, clip
 from engine.store.history import Journal, Where
 from engine.store.tickets import TicketRecord, TicketStore, UnitPolicy
+
+
+@dataclass(frozen=True)
+class ComposedMessage:
+    """A message as the customer will read it: a one-line subject, a plain text and its HTML alternative."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class MessageComposer(Protocol):
+    """Turns a kind of message and its facts into words (``mail.compose`` renders templates); the engine
+    never writes customer-facing text itself."""
+
+    def compose(self, kind: str, context: Mapping[str, Any]) -> ComposedMessage:
+        """The message of ``kind`` for ``context`` (ticket number, subject, times, the time zone, ...)."""
+        ...
+
+    def new_message_id(self) -> str:
+        """A fresh, globally unique RFC 5322 Message-ID, angle brackets included."""
+        ...
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and run of whitespace turned into one space: headers carry one line."""
+    return " ".join(text.split())
 
 
 @dataclass
@@ -25,6 +52,7 @@ class ServiceContext:
     now: datetime
     where: Where
     journal: Journal
+    composer: MessageComposer | None = None
 
     @property
     def connection(self) -> Connection:
@@ -38,18 +66,31 @@ class ServiceContext:
             raise LookupError(f"unit '{self.ticket.unit_code}' is not configured")
         return unit
 
-    def queue_message(self, purpose: str, subject: str, body: str, *, channel: str = "email",
+    @property
+    def time_zone(self) -> str:
+        """The zone the customer's times are written in: the unit's, once units have one; UTC until then."""
+        return getattr(self.unit, "time_zone", None) or "UTC"
+
+    def queue_message(self, kind: str, context: Mapping[str, Any] | None = None, *, channel: str = "email",
                       recipient: str | None = None, payload: dict[str, Any] | None = None) -> int:
-        """Queue a message for delivery after commit, record it in the ticket's history, return its id."""
-        to = recipient or self.ticket.contact.get("email") or self.ticket.customer
-        subject = clip(subject, MESSAGE_SUBJECT)  # handlers prefix the ticket's subject: it must still fit
+        """Compose a message of ``kind``, queue it for delivery after commit, record it in the ticket's history
+        and return its outbox id. The composed words are stored, so history, outbox and what is sent agree."""
+        if self.composer is None:
+            raise LookupError("no message composer is configured: messages cannot be written")
+        ticket = self.ticket
+        facts = {"ticket_number": ticket.number, "ticket_subject": ticket.subject, "customer": ticket.customer,
+                 "time_zone": self.time_zone, **(context or {})}
+        composed = self.composer.compose(kind, facts)
+        to = one_line(recipient or ticket.contact.get("email") or ticket.customer)
+        subject = clip(one_line(composed.subject), MESSAGE_SUBJECT)  # a ticket's subject is in it: it must fit
         message_id = self.store.queue_message({
-            "ticket_id": self.ticket.id, "channel": channel, "purpose": purpose, "recipient": to,
-            "subject": subject, "body": body, "payload": payload or {}, "state": "pending", "attempts": 0,
-            "next_attempt_at": self.now, "created_at": self.now})
+            "ticket_id": ticket.id, "channel": channel, "purpose": kind, "recipient": to, "subject": subject,
+            "body": composed.text, "html": composed.html, "message_id": self.composer.new_message_id(),
+            "payload": payload or {}, "state": "pending", "attempts": 0, "next_attempt_at": self.now,
+            "created_at": self.now})
         self.journal.record("message_queued", "system", self.now,
-                            {"message_id": message_id, "purpose": purpose, "channel": channel, "recipient": to,
-                             "subject": subject, "body": body}, self.where)
+                            {"message_id": message_id, "purpose": kind, "channel": channel, "recipient": to,
+                             "subject": subject, "body": composed.text}, self.where)
         return message_id
 
 
@@ -60,8 +101,9 @@ Handler = Callable[..., Any]
 class ServiceRegistry:
     """Handlers keyed by the operator id the diagram's service tasks name."""
 
-    def __init__(self) -> None:
+    def __init__(self, composer: MessageComposer | None = None) -> None:
         self._handlers: dict[str, Handler] = {}
+        self.composer = composer  # handed to every handler's context: the words of the messages they queue
 
     def register(self, operator: str, handler: Handler) -> None:
         if operator in self._handlers:

@@ -145,7 +145,8 @@ class Execution:
     def _service_result(self, operator: str, where: Where, params: Mapping[str, Any]) -> Any:
         handler = self.registry.get(operator)
         assert self.store is not None
-        return handler(ServiceContext(self.store, self.ticket, self.now, where, self.journal), **params)
+        return handler(ServiceContext(self.store, self.ticket, self.now, where, self.journal, self.registry.composer),
+                       **params)
 
     def _on_completed(self, task: Task) -> None:
         spec = task.task_spec
@@ -178,13 +179,17 @@ class Execution:
         return self.persist()
 
     def settle(self) -> list[Task]:
-        """At a wait state: sync the worklist, project onto the ticket, compact the task tree."""
+        """At a wait state: sync the worklist, project onto the ticket, compact and prune the task tree."""
         ready = self.ready_user_tasks()
         self._sync_worklist(ready)
         self._project(ready)
         if self.definition.compactable:
-            workflow_state.compact(self.workflow)
+            self._compact()
         return ready
+
+    def _compact(self) -> None:
+        """Cut finished history and the reminders' spent branches (the one place a replay settles through too)."""
+        workflow_state.compact(self.workflow)
 
     def persist(self) -> list[WorkItem]:
         """Serialize the workflow and write the ticket and its new events (version-checked)."""

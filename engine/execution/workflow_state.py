@@ -18,6 +18,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
+from engine.execution.pruning import prune_spent_branches
 from engine.process.definitions import Definition
 
 _restoring: contextvars.ContextVar[Definition] = contextvars.ContextVar("ticketflow_restoring")
@@ -140,16 +141,26 @@ def _is_spent_end_join(task: Task) -> bool:
     return isinstance(task.task_spec, _EndJoin) and task.state == TaskState.WAITING
 
 
-def compact(workflow: BpmnWorkflow) -> int:
-    """Drop finished history from the task tree; return how many tasks were removed.
+def compact(workflow: BpmnWorkflow, prune: bool = True) -> int:
+    """Drop finished history and what reminders left behind from the task tree; return how many tasks went.
 
-    At a wait state, the lowest finished common ancestor of every live task becomes the root.
-    Our own history carries the record of what was dropped. Sound for this engine only while no
-    parallel or inclusive join above the cut looks back for its split: the caller checks the
-    definition allows it (``Definition.compactable``).
+    At a wait state, the lowest finished common ancestor of every live task becomes the root, then
+    the reminders' spent branches are pruned (``engine.execution.pruning``; ``prune=False`` keeps
+    them, as trees stored before pruning have them). The live steps and the replay both settle
+    through here, so they cannot drift apart. Our own history carries the record of what was
+    dropped. Sound for this engine only while no parallel or inclusive join above the cut looks
+    back for its split: the caller checks the definition allows it (``Definition.compactable``).
     """
     if workflow.is_completed() or workflow.subprocesses:
         return 0
+    removed = _cut_finished_history(workflow)
+    if prune:
+        removed += prune_spent_branches(workflow)
+    return removed
+
+
+def _cut_finished_history(workflow: BpmnWorkflow) -> int:
+    """Make the lowest finished common ancestor of the live tasks the root; return how many tasks went."""
     live = [t for t in workflow.tasks.values()
             if t.has_state(TaskState.NOT_FINISHED_MASK) and not _is_spent_end_join(t)]
     if not live:

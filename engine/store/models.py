@@ -11,6 +11,8 @@ from sqlalchemy.types import TypeDecorator
 
 from engine import limits
 
+OUTBOX_MESSAGE_ID = 255  # "<uuid@domain>": 32 hex digits, "@" and a domain name (at most 253)
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out, on SQLite (which drops the offset) as on PostgreSQL."""
@@ -153,10 +155,15 @@ class HistoryEvent(Base):
 
 
 class OutboxMessage(Base):
-    """A message to deliver after commit (email or webhook), with retry bookkeeping."""
+    """A message to deliver after commit (email or webhook), composed when queued, with retry bookkeeping.
+
+    ``message_id`` (the RFC 5322 Message-ID) is fixed when the row is written, so every attempt, a retry
+    after a crash included, carries the same one; ``in_reply_to`` is the ticket's first message's.
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),
+                      Index("ix_outbox_message_id", "message_id", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
@@ -164,13 +171,18 @@ class OutboxMessage(Base):
     purpose: Mapped[str] = mapped_column(String(50))  # acknowledgment, resolution, validation_request, ...
     recipient: Mapped[str] = mapped_column(String(limits.RECIPIENT))
     subject: Mapped[str] = mapped_column(String(limits.MESSAGE_SUBJECT))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # the plain text
+    html: Mapped[str | None] = mapped_column(Text)  # the HTML alternative
+    message_id: Mapped[str] = mapped_column(String(OUTBOX_MESSAGE_ID))
+    in_reply_to: Mapped[str | None] = mapped_column(String(OUTBOX_MESSAGE_ID))
     payload: Mapped[dict[str, Any]]
-    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | dead
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | held | delivered | dead
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
-    locked_until: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]  # a worker's lease: claimable again once it has passed
+    claimed_by: Mapped[str | None] = mapped_column(String(36))  # the lease holder's random token
     last_error: Mapped[str | None] = mapped_column(Text)
+    delivery_response: Mapped[str | None] = mapped_column(Text)  # the mail server's answer on acceptance
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 

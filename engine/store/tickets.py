@@ -110,8 +110,8 @@ _MUTABLE = ("number", "status", "current_lanes", "current_steps", "type", "impac
             "stalled_reason", "step_failures", "history_seq", "history_head")
 _EVENT_COLUMNS = ("ticket_id", "seq", "at", "actor", "kind", "element_id", "element_name", "lane", "task_id",
                   "data", "prev_hash", "hash")
-_OUTBOX_COLUMNS = ("ticket_id", "channel", "purpose", "recipient", "subject", "body", "payload", "state", "attempts",
-                   "next_attempt_at", "created_at")
+_OUTBOX_COLUMNS = ("ticket_id", "channel", "purpose", "recipient", "subject", "body", "html", "message_id",
+                   "in_reply_to", "payload", "state", "attempts", "next_attempt_at", "created_at")
 
 
 def _columns(names: Sequence[str], table: str = "") -> str:
@@ -146,6 +146,7 @@ _SQL_INSERT_MESSAGE = (f"INSERT INTO outbox ({_columns(_OUTBOX_COLUMNS)}) VALUES
 _SQL_EVENTS = ("SELECT seq, at, actor, kind, element_id, element_name, lane, task_id, data, hash FROM history_event "
                "WHERE ticket_id = ? ORDER BY seq")
 _SQL_COUNT_MESSAGES = "SELECT count(*) FROM outbox WHERE ticket_id = ? AND purpose = ?"
+_SQL_THREAD_ROOT = "SELECT message_id FROM outbox WHERE ticket_id = ? AND channel = ? ORDER BY id LIMIT 1"
 _SQL_UNIT = "SELECT code, name, first_response, response_window FROM unit WHERE code = ?"
 _SQL_LATEST_DEFINITION = "SELECT id FROM process_definition WHERE key = ? ORDER BY version DESC LIMIT 1"
 
@@ -301,9 +302,11 @@ class TicketStore:
         return self.sql.execute(_SQL_ASSIGN_TASK + held, params).rowcount == 1
 
     def queue_message(self, values: Mapping[str, Any]) -> int:
-        """Insert an outbox row; the worker delivers it after commit."""
+        """Insert an outbox row, threaded under the ticket's first message; the worker delivers it after commit."""
         time_in = self.sql.time_in
-        params = [values[n] for n in _OUTBOX_COLUMNS]
+        root = self.sql.one(_SQL_THREAD_ROOT, (values["ticket_id"], values["channel"]))
+        params = [values[n] for n in _OUTBOX_COLUMNS if n != "in_reply_to"]
+        params.insert(_OUTBOX_COLUMNS.index("in_reply_to"), root[0] if root is not None else None)
         params[_OUTBOX_COLUMNS.index("payload")] = self.sql.json_in(values["payload"])
         for name in ("next_attempt_at", "created_at"):
             params[_OUTBOX_COLUMNS.index(name)] = time_in(values[name])

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.access import Actor
 from engine.errors import NotFound, SandboxViolation
 from engine.execution.clock import Clock, system_clock
-from engine.execution.services import ServiceRegistry
+from engine.execution.services import MessageComposer, ServiceRegistry
 from engine.execution.steps import Execution
 from engine.execution.workflow_cache import WorkflowCache
 from engine.limits import STALLED_REASON, clip
@@ -50,10 +50,13 @@ class RuntimeCore:
 
     def __init__(self, sessions: sessionmaker[Session], loader: DefinitionLoader, registry: ServiceRegistry,
                  lane_roles: Mapping[str, str], clock: Clock = system_clock,
-                 workflows: WorkflowCache | None = None) -> None:
+                 workflows: WorkflowCache | None = None, composer: MessageComposer | None = None) -> None:
         self.sessions = sessions
         self.loader = loader
         self.registry = registry
+        if composer is not None:
+            registry.composer = composer  # the handlers' contexts come from the registry (see steps.Execution)
+        self.composer = registry.composer
         self.lane_roles = dict(lane_roles)
         self.clock = clock
         self.workflows = workflows if workflows is not None else WorkflowCache()

@@ -20,6 +20,7 @@ from engine.config import EngineConfig
 from engine.execution.clock import FakeClock
 from engine.runtime import Runtime, build_runtime
 from engine.store.db import make_engine, session_factory
+from mail.compose import TemplateComposer
 from tasks import build_registry
 from tests.conftest import CUSTOMER, intake
 from tests.integration.helpers import escalate_to_validation, kinds
@@ -33,7 +34,7 @@ def impatient_runtime(url: str, clock: FakeClock) -> Runtime:
     """A runtime whose SQLite connections give up on a held lock after 0.2 s (instead of 30 s)."""
     config = EngineConfig(database_url=url)
     return build_runtime(session_factory(make_engine(url, busy_timeout=0.2)), build_registry(),
-                         config.lane_roles, clock)
+                         config.lane_roles, clock, composer=TemplateComposer())
 
 
 def reminder_due(runtime: Runtime, clock: FakeClock) -> str:

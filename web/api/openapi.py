@@ -121,6 +121,7 @@ def _schemas() -> dict[str, Any]:
     return {"Task": task, "Event": event, "Classification": classification, "Ticket": ticket,
             "TaskDetail": task_detail, "TicketIntake": intake, "KbArticle": article,
             "KbArticleInput": article_input, "KbMatch": match, "Definition": definition, "Problem": problem,
+            "OutboxMessage": _outbox_message_schema(),
             "User": _obj({"name": {"type": "string"}, "role": {"type": "string", "enum": list(ROLES)},
                           "email": NULLABLE_STRING, "unit": NULLABLE_STRING})}
 
@@ -209,6 +210,7 @@ def _paths() -> dict[str, Any]:
                                    "200": {"description": "Identical content: already deployed", "content": {
                                        "application/json": {"schema": _ref("Definition")}}}}}},
         **_audit_paths(),
+        **_outbox_paths(),
         "/api/v1/me": {"get": {"summary": "Who the token belongs to", "operationId": "me",
                                "responses": _responses(200, _ref("User"))}},
         "/healthz": {"get": {"summary": "Database reachable", "operationId": "healthz", "security": [],
@@ -258,6 +260,37 @@ def _audit_paths() -> dict[str, Any]:
                           "content": {"application/x-ndjson": {"schema": {"type": "string"}},
                                       "text/csv": {"schema": {"type": "string"}}}}}}},
     }
+
+
+def _outbox_paths() -> dict[str, Any]:
+    """Admin endpoints over the outbox: the messages to customers and their delivery."""
+    message_id = {"name": "message_id", "in": "path", "required": True,
+                  "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}}
+    return {
+        "/api/v1/outbox": {"get": {
+            "summary": "Messages to customers, newest first (admin)", "operationId": "list_outbox",
+            "parameters": [_query("state", {"type": "string", "enum": ["pending", "held", "delivered", "dead"]},
+                                  "only messages in this state"), *PAGE],
+            "responses": _responses(200, _page_of("OutboxMessage"), 403)}},
+        "/api/v1/outbox/{message_id}": {"get": {
+            "summary": "One message: what it says, to whom, its state, attempts and last error (admin)",
+            "operationId": "get_outbox_message", "parameters": [message_id],
+            "responses": _responses(200, _ref("OutboxMessage"), 403, 404)}},
+        "/api/v1/outbox/{message_id}/retry": {"post": {
+            "summary": "Make a held, dead or waiting message due now (admin; recorded in the ticket's history)",
+            "operationId": "retry_outbox_message", "parameters": [message_id],
+            "responses": _responses(200, _ref("OutboxMessage"), 403, 404, 409)}},
+    }
+
+
+def _outbox_message_schema() -> dict[str, Any]:
+    text, count = {"type": "string"}, {"type": "integer"}
+    return _obj({"id": count, "ticket": NULLABLE_STRING, "purpose": text, "recipient": text, "subject": text,
+                 "text": text, "html": NULLABLE_STRING,
+                 "state": {"type": "string", "enum": ["pending", "held", "delivered", "dead"]}, "attempts": count,
+                 "next_attempt_at": {"type": "string", "format": "date-time"}, "last_error": NULLABLE_STRING,
+                 "delivery_response": NULLABLE_STRING, "message_id": text, "in_reply_to": NULLABLE_STRING,
+                 "created_at": {"type": "string", "format": "date-time"}, "sent_at": NULLABLE_TIME, "href": text})
 
 
 def document() -> dict[str, Any]:

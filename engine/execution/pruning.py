@@ -1,13 +1,14 @@
-"""Keep a replayed task tree small while a customer stays silent: prune what reminders leave behind.
+"""Keep a task tree small while a customer stays silent: prune what reminders leave behind.
 
 Each firing of a non-interrupting boundary timer (the follow-up reminder) adds, under the timer's
 task, a branch that runs to its end event and stops at an ``_EndJoin`` (cancelled by the next one),
 plus a ``BoundaryEventJoin`` instance that waits for the main task. Compaction cannot cut them (the
-timer is still live), so the tree grows by four tasks per reminder, and SpiffWorkflow walks the
-whole tree and updates every waiting task after each task it completes: replay time grew with the
-square of the reminders of one wait (a ticket with 870 reminders took about 25 s).
+timer is still live), so the tree grew by four tasks per reminder, and SpiffWorkflow walks the
+whole tree and updates every waiting task after each task it completes: the cost of one wait grew
+with the square of its reminders (900 reminders took 219 s to build, a replay of 870 about 25 s).
 
-A replay removes, at each wait state, the tasks that can no longer change anything it observes:
+At each wait state (``workflow_state.compact``, which the live steps and the replay share) this
+removes the tasks that can no longer change anything a step observes:
 
 - a waiting ``BoundaryEventJoin`` born of a non-interrupting boundary event: when the main task
   finishes, its own join instance is updated first (``TaskSpec._on_complete`` updates the children
@@ -18,8 +19,9 @@ A replay removes, at each wait state, the tasks that can no longer change anythi
   the end data of every finished branch in time order, and merging a covered branch and then its
   successor gives what merging the successor alone gives (see ``covers``).
 
-The live path keeps these tasks; the replay is only faster, never different: any difference
-would show up as a divergence of the recorded data digests, never as a hidden change.
+A tree stored before pruning still carries its spent branches; the next wait state prunes them.
+Any difference pruning made would show up in a replay as a divergence of the recorded data
+digests, never as a hidden change.
 """
 from __future__ import annotations
 
@@ -35,10 +37,21 @@ _CONTAINERS = (dict, list, set)
 
 
 def prune_spent_branches(workflow: BpmnWorkflow) -> int:
-    """Drop idle boundary joins and covered spent branches of reminders; return how many tasks went."""
-    if workflow.is_completed() or workflow.subprocesses:
-        return 0
-    return _drop_idle_boundary_joins(workflow) + _drop_covered_branches(workflow)
+    """Drop idle boundary joins and covered spent branches of reminders; return how many tasks went.
+
+    For a wait state of a running workflow without subprocesses: ``workflow_state.compact`` checks that.
+    """
+    idle, ends = [], []
+    for task in workflow.tasks.values():  # one pass: a tree without reminders costs a type check a task
+        spec = task.task_spec
+        if isinstance(spec, BoundaryEventJoin):
+            if task.state == TaskState.WAITING and not task._children and _under_reminder(task):
+                idle.append(task)
+        elif isinstance(spec, _EndJoin) and task.has_state(TaskState.FINISHED_MASK):
+            ends.append(task)
+    for task in idle:
+        _detach(workflow, [task])
+    return len(idle) + (_drop_covered_branches(workflow, ends) if len(ends) > 1 else 0)
 
 
 def _under_reminder(task: Task) -> bool:
@@ -48,21 +61,10 @@ def _under_reminder(task: Task) -> bool:
             and not parent.task_spec.cancel_activity)
 
 
-def _drop_idle_boundary_joins(workflow: BpmnWorkflow) -> int:
-    idle = [t for t in workflow.tasks.values()
-            if isinstance(t.task_spec, BoundaryEventJoin) and t.state == TaskState.WAITING and not t._children
-            and _under_reminder(t)]
-    for task in idle:
-        _detach(workflow, [task])
-    return len(idle)
-
-
-def _drop_covered_branches(workflow: BpmnWorkflow) -> int:
+def _drop_covered_branches(workflow: BpmnWorkflow, ends: list[Task]) -> int:
     """Drop each spent branch whose end data the next finished ``_EndJoin`` (in merge order) covers."""
     # The order (and the tie-break by task order) is the one _EndJoin's _run_hook merges in.
-    ends = sorted((t for t in workflow.tasks.values()
-                   if isinstance(t.task_spec, _EndJoin) and t.has_state(TaskState.FINISHED_MASK)),
-                  key=lambda t: t.last_state_change)
+    ends.sort(key=lambda t: t.last_state_change)
     removed = 0
     for older, newer in zip(ends, ends[1:], strict=False):
         chain = _spent_chain(older)

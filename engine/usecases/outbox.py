@@ -1,0 +1,190 @@
+"""Delivering the outbox: claim due messages under a lease, hand each to a transport outside any transaction,
+then settle it (delivered, retried later, or dead) with an event in the ticket's history; and the admin's view.
+
+Retries back off on ``RETRY_SCHEDULE`` (1 min, 5 min, 15 min, 1 h, 3 h, 6 h, 12 h: about 22 hours in all,
+each wait stretched by up to a fifth at random so that a server back from an outage is not hit by every
+message at once); the attempt after the last wait that fails too makes the message ``dead``. A permanent
+refusal (an SMTP 5xx: no such mailbox, message refused) makes it dead at once: retrying cannot help.
+"""
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from engine.errors import Conflict
+from engine.limits import clip
+from engine.store.history import Journal
+from engine.store.outbox import OutboxItem, OutboxStore
+from engine.store.tickets import TicketStore
+
+from .base import RuntimeCore
+
+RETRY_SCHEDULE = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
+                  timedelta(hours=3), timedelta(hours=6), timedelta(hours=12))
+LEASE = timedelta(minutes=10)  # a claimed batch must be sent within it (see MessageTransport.send_budget)
+BATCH = 10
+SETTLE_TRIES = 5  # a version conflict with a step of the same ticket: read it again and record once more
+ACTOR = "worker"
+ERROR_TEXT = 500
+
+
+class DeliveryError(Exception):
+    """A transport could not deliver: ``permanent`` when retrying cannot help (SMTP 5xx), else temporary."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class MessageTransport(Protocol):
+    """Sends one message (``mail.smtp.SmtpTransport``); answers the server's words or raises DeliveryError."""
+
+    send_budget: timedelta  # the longest one delivery may take (connect, talk, send), timeouts included
+
+    def deliver(self, item: OutboxItem) -> str:
+        """Send ``item``; return the server's answer on acceptance."""
+        ...
+
+    def close(self) -> None:
+        """Let go of any connection kept between deliveries."""
+        ...
+
+
+@dataclass
+class DeliveryReport:
+    """What one round of delivery did, by outbox id."""
+
+    delivered: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # to be retried
+    dead: list[int] = field(default_factory=list)
+    held: int = 0
+    released: int = 0  # claimed but given back unsent (stopping, or the lease running short)
+
+    def __bool__(self) -> bool:
+        return bool(self.delivered or self.failed or self.dead or self.held)
+
+
+def retry_delay(attempts: int, jitter: Callable[[], float] = random.random) -> timedelta | None:
+    """The wait after the ``attempts``-th failed attempt, or None when the schedule is spent (give up)."""
+    if attempts > len(RETRY_SCHEDULE):
+        return None
+    return RETRY_SCHEDULE[attempts - 1] * (1 + jitter() / 5)
+
+
+class OutboxDelivery:
+    """Delivers due email through ``transport``; without one (email not configured) due messages are held."""
+
+    def __init__(self, runtime: RuntimeCore, transport: MessageTransport | None, batch: int = BATCH,
+                 lease: timedelta = LEASE) -> None:
+        self.runtime = runtime
+        self.transport = transport
+        self.batch = batch
+        self.lease = lease
+
+    def deliver_due(self, stopping: Callable[[], bool] = lambda: False) -> DeliveryReport:
+        """Deliver every due message, batch after batch; when ``stopping()`` turns true the message in hand is
+        finished and the rest of the batch is released at once (another worker may take it)."""
+        report = DeliveryReport()
+        if self.transport is None:
+            report.held = self._hold_due()
+            return report
+        try:
+            while not stopping():
+                token, items = self._claim()
+                if not items:
+                    break
+                self._send_batch(self.transport, token, items, report, stopping)
+        finally:
+            self.transport.close()
+        return report
+
+    def _send_batch(self, transport: MessageTransport, token: str, items: list[OutboxItem],
+                    report: DeliveryReport, stopping: Callable[[], bool]) -> None:
+        try:
+            for item in items:
+                if stopping() or self.runtime.clock() + transport.send_budget > item.locked_until:
+                    break
+                self._attempt(transport, token, item, report)
+        finally:
+            report.released += self._release(token)  # whatever is left of the batch, also after a crash
+
+    def _attempt(self, transport: MessageTransport, token: str, item: OutboxItem, report: DeliveryReport) -> None:
+        failure: DeliveryError | None = None
+        try:
+            answer = transport.deliver(item)
+        except DeliveryError as refused:
+            failure = refused
+        except Exception as unexpected:  # noqa: BLE001 - a transport bug must not lose the message
+            failure = DeliveryError(f"unexpected error while sending ({type(unexpected).__name__})")
+        if failure is None:
+            if self._settle(item, token, answer=answer):
+                report.delivered.append(item.id)
+            return
+        retry_at = None if failure.permanent else self._retry_at(item.attempts)
+        if self._settle(item, token, failure=failure, retry_at=retry_at):
+            (report.failed if retry_at is not None else report.dead).append(item.id)
+
+    def _retry_at(self, attempts: int) -> datetime | None:
+        delay = retry_delay(attempts)
+        return None if delay is None else self.runtime.clock() + delay
+
+    def _claim(self) -> tuple[str, list[OutboxItem]]:
+        token, now = str(uuid.uuid4()), self.runtime.clock()
+        with self.runtime.uow() as uow:
+            items = OutboxStore(uow.connection).claim(now, now + self.lease, token, self.batch)
+            uow.commit()
+        return token, items
+
+    def _release(self, token: str) -> int:
+        with self.runtime.uow() as uow:
+            released = OutboxStore(uow.connection).release(token)
+            uow.commit()
+        return released
+
+    def _hold_due(self) -> int:
+        with self.runtime.uow() as uow:
+            held = OutboxStore(uow.connection).hold_due(self.runtime.clock())
+            uow.commit()
+        return held
+
+    def _settle(self, item: OutboxItem, token: str, *, answer: str | None = None,
+                failure: DeliveryError | None = None, retry_at: datetime | None = None) -> bool:
+        """Record the attempt on the row and in the ticket's history, in one version-checked transaction."""
+        for _ in range(SETTLE_TRIES):
+            try:
+                return self._settle_once(item, token, answer, failure, retry_at)
+            except Conflict:
+                continue  # a step of the same ticket committed meanwhile: read the ticket again
+        raise Conflict(f"message {item.id}: the ticket kept changing; its delivery will be recorded next round")
+
+    def _settle_once(self, item: OutboxItem, token: str, answer: str | None, failure: DeliveryError | None,
+                     retry_at: datetime | None) -> bool:
+        now = self.runtime.clock()
+        data: dict[str, Any]
+        with self.runtime.uow() as uow:
+            outbox, store = OutboxStore(uow.connection), TicketStore(uow.connection)
+            if failure is None:
+                kind, data = "message_delivered", {"response": clip(answer or "", ERROR_TEXT)}
+                changed = outbox.delivered(item.id, now, data["response"])
+            else:
+                error = clip(failure.reason, ERROR_TEXT)
+                kind, data = "message_failed", {"error": error, "permanent": failure.permanent,
+                                                "next_attempt_at": retry_at.isoformat() if retry_at else None}
+                changed = outbox.failed(item.id, token, error, retry_at, now)
+            if not changed:
+                return False  # settled already (a lease that ran out, then another worker)
+            ticket = store.ticket(item.ticket_id) if item.ticket_id is not None else None
+            if ticket is not None:
+                seen, journal = ticket.version, Journal(ticket)
+                journal.record(kind, ACTOR, now, {"message_id": item.id, "purpose": item.purpose,
+                                                  "attempt": item.attempts, **data})
+                store.save(ticket, journal.take())
+            uow.commit()
+        if ticket is not None:
+            self.runtime.workflows.moved(ticket.id, seen, ticket.version)
+        return True
