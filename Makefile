@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.outbox
+	$(BIN)/python -m bench.webhooks
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

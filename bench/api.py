@@ -294,16 +294,15 @@ def wait_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> None
 
 
 @contextmanager
-def gunicorn_server(folder: Path, url: str) -> Iterator[int]:
+def gunicorn_server(folder: Path, url: str, workers: int = 1, threads: int = GUNICORN_THREADS) -> Iterator[int]:
     """gunicorn serving ``ticketflow.wsgi:app`` on a free loopback port; yields the port, always stops it."""
     port = free_port()
     env = {**os.environ, "TICKETFLOW_DATABASE_URL": url, "TICKETFLOW_SECRET_KEY": SECRET_KEY,
            "TICKETFLOW_VAR": str(folder)}
     command = [str(Path(sys.executable).with_name("gunicorn")), "-b", f"127.0.0.1:{port}",
-               "--workers", "1", "--worker-class", "ticketflow.gunicorn.ProblemThreadWorker",
-               "--threads", str(GUNICORN_THREADS),
-               "--keep-alive", "60", "ticketflow.wsgi:app"]
-    log = folder / "gunicorn.log"
+               "--workers", str(workers), "--worker-class", "ticketflow.gunicorn.ProblemThreadWorker",
+               "--threads", str(threads), "--keep-alive", "60", "ticketflow.wsgi:app"]
+    log = folder / f"gunicorn-{workers}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:

@@ -24,6 +24,8 @@ KB_TITLE = 300
 KB_KEYWORDS = 500
 KB_BODY = 100_000
 STALLED_REASON = 500
+CHANNEL_NAME = 30  # a webhook channel's name: it is the ticket's `channel`, a String(30) column
+WEBHOOK_ID = 200  # a Standard Webhooks `webhook-id` header, kept for idempotency
 ELLIPSIS = "…"
 
 

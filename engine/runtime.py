@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.execution.clock import Clock, system_clock
-from engine.execution.services import MessageComposer, ServiceRegistry
+from engine.execution.services import AnswerLinkMaker, MessageComposer, ServiceRegistry
 from engine.process.definitions import DefinitionLoader
 from engine.usecases.definitions import DefinitionUseCases
 from engine.usecases.tasks import TaskUseCases
@@ -23,8 +23,10 @@ class Runtime(DefinitionUseCases, TicketUseCases, TaskUseCases, TimerUseCases):
 
 
 def build_runtime(sessions: sessionmaker[Session], registry: ServiceRegistry, lane_roles: Mapping[str, str],
-                  clock: Clock = system_clock, composer: MessageComposer | None = None) -> Runtime:
+                  clock: Clock = system_clock, composer: MessageComposer | None = None,
+                  links: AnswerLinkMaker | None = None) -> Runtime:
     """Wire a runtime from its parts (used by the composition roots); ``composer`` writes the handlers'
-    messages (``mail.compose.TemplateComposer`` in the shipped wiring)."""
+    messages (``mail.compose.TemplateComposer`` in the shipped wiring), ``links`` signs the customer's answer
+    links in them (``engine.usecases.answer_links.AnswerLinkSigner``)."""
     return Runtime(sessions, DefinitionLoader(list(registry), lane_roles), registry, lane_roles, clock,
-                   composer=composer)
+                   composer=composer, links=links)

@@ -104,7 +104,8 @@ _CUSTOMER_LANE_KEYS: dict[str, tuple[str, ...]] = {"task_completed": ("form",)}
 
 def customer_trail(events: list[EventView], customer_lanes: set[str], recipients: set[str | None]) -> list[EventView]:
     """The trail as the ticket's customer reads it: only the data keys that are theirs, no hashes."""
-    return [replace(event, data=_customer_data(event, customer_lanes, recipients), hash=None) for event in events]
+    return [replace(event, data=_customer_data(event, customer_lanes, recipients), hash=None) for event in events
+            if event.data.get("visibility") != "internal"]  # the team's notes are not even listed
 
 
 def _customer_data(event: EventView, customer_lanes: set[str], recipients: set[str | None]) -> dict[str, Any]:

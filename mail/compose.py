@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from engine.execution.services import ComposedMessage, one_line
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-KINDS = ("acknowledgment", "resolution", "validation_request", "follow_up", "closure")
+KINDS = ("acknowledgment", "resolution", "validation_request", "follow_up", "closure", "agent_reply")
 
 
 def shown_time(value: datetime, zone: str = "UTC") -> str:
@@ -39,7 +39,8 @@ class TemplateComposer:
         self.domain = domain
         self.env = Environment(loader=FileSystemLoader(templates), undefined=StrictUndefined,
                                autoescape=select_autoescape(enabled_extensions=("html",), default=False),
-                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+                               auto_reload=False)  # templates ship with the code: no stat() per message
         self.env.filters["when"] = shown_time
 
     def compose(self, kind: str, context: Mapping[str, Any]) -> ComposedMessage:

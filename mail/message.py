@@ -17,6 +17,10 @@ MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 SMTP = policy.SMTP  # CRLF line ends, headers folded at 78
 
 
+# An agent's reply is a person writing, not an automated message: RFC 3834 leaves it unmarked.
+WRITTEN_BY_PEOPLE = frozenset({"agent_reply"})
+
+
 def recipient_of(item: OutboxItem) -> str:
     """The message's one recipient address; a permanent DeliveryError when it is not a plain email address."""
     if not ADDRESS.fullmatch(item.recipient):
@@ -38,7 +42,8 @@ def build_email(item: OutboxItem, sender: str) -> EmailMessage:
     if item.in_reply_to and item.in_reply_to != item.message_id:
         message["In-Reply-To"] = _message_id(item.in_reply_to)
         message["References"] = _message_id(item.in_reply_to)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer it
+    if item.purpose not in WRITTEN_BY_PEOPLE:
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer it
     message.set_content(item.body, cte="quoted-printable")
     if item.html:
         message.add_alternative(item.html, subtype="html", cte="quoted-printable")

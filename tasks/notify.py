@@ -18,6 +18,10 @@ def request_customer_validation(ctx: ServiceContext) -> dict[str, Any]:
     """Ask the customer to test the fix and answer within the unit's response window."""
     unit = ctx.unit
     respond_by = add_duration(ctx.now, unit.response_window)
-    ctx.queue_message("validation_request", {"respond_by": respond_by, "response_window": unit.response_window})
+    # Round n is the n-th request: the links answer this round only, and a later fix's request supersedes them.
+    validation_round = ctx.store.count_messages(ctx.ticket.id, "validation_request") + 1
+    links = ctx.answer_urls(validation_round, respond_by)
+    ctx.queue_message("validation_request", {"respond_by": respond_by, "response_window": unit.response_window,
+                                             **links}, withheld=links)
     # The diagram's reminder timer reads the window from here: a unit's SLA change needs no redeploy.
     return {"response_window": unit.response_window, "respond_by": respond_by.isoformat()}

@@ -18,6 +18,9 @@ from engine.usecases.tickets import TicketIntake
 from ticketflow.composition import deploy_file, make_runtime
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+# Signing keys (page sessions, answer links) come from here in tests, never from a var/secret_key file the
+# suite would otherwise write into the checkout.
+os.environ.setdefault("TICKETFLOW_SECRET_KEY", "ticketflow-test-suite-secret")
 POSTGRES_URL = os.environ.get("TICKETFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 L1 = Actor("lena", "l1")

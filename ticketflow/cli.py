@@ -15,6 +15,8 @@ from engine.store.db import current_revision, make_engine, session_factory, upgr
 from engine.usecases.knowledge import import_kb_file
 from engine.usecases.users import Directory
 from ticketflow.cli_audit import add_commands as add_audit_commands
+from ticketflow.cli_channels import add_commands as add_channel_commands
+from ticketflow.cli_mail import add_commands as add_mail_commands
 from ticketflow.cli_outbox import add_commands as add_outbox_commands
 from ticketflow.composition import make_runtime
 from ticketflow.demo import DEMO_DATABASE_URL
@@ -86,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
     add_audit_commands(commands, command)
     add_outbox_commands(commands, command)
+    add_mail_commands(commands, command)
+    add_channel_commands(commands, command)
     return parser
 
 

@@ -2,6 +2,7 @@
 into a Runtime, and the runtime into the web app. The only place that knows every package."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -13,23 +14,38 @@ from engine.process.definitions import read_bundle
 from engine.process.guards import configure_limits
 from engine.runtime import Runtime, build_runtime
 from engine.store.db import REPO_ROOT, make_engine, session_factory
+from engine.usecases.answer_links import DEFAULT_BASE_URL, AnswerLinkSigner
 from engine.usecases.outbox import MessageTransport, OutboxDelivery
 from mail.compose import TemplateComposer
 from mail.settings import MailSettings
 from mail.smtp import SmtpTransport
 from tasks import build_registry
-from web.app import WebSettings, create_app
+from web.app import WebSettings, _local_secret, create_app
+from webhooks.inbound import StandardWebhooksVerifier
 
 BUNDLED_DIAGRAM = REPO_ROOT / "bpmn" / "support_ticket.bpmn"
 EMAIL_HELD = "Email is not configured: messages are held, see /outbox (set TICKETFLOW_SMTP_URL to send them)"
 
 
-def make_runtime(config: EngineConfig, clock: Clock = system_clock, mail: MailSettings | None = None) -> Runtime:
-    """A runtime over the configured database with every shipped handler and the email templates."""
+def make_runtime(config: EngineConfig, clock: Clock = system_clock, mail: MailSettings | None = None,
+                 links: AnswerLinkSigner | None = None) -> Runtime:
+    """A runtime over the configured database with every shipped handler, the email templates and the signer of
+    the customer's answer links (``make_answer_links`` by default)."""
     configure_limits(config.sandbox_seconds, config.sandbox_memory_mb)  # the sandbox's limits are per process
     engine = make_engine(config.database_url)
     composer = TemplateComposer((mail or MailSettings.from_env()).domain)
-    return build_runtime(session_factory(engine), build_registry(), config.lane_roles, clock, composer=composer)
+    return build_runtime(session_factory(engine), build_registry(), config.lane_roles, clock, composer=composer,
+                         links=links or make_answer_links())
+
+
+def make_answer_links(secret_key: str | None = None) -> AnswerLinkSigner:
+    """The answer links' signer: the web's secret key (``secret_key``, else TICKETFLOW_SECRET_KEY, else the one kept
+    under var/, read only once a link is written or checked), so the worker's links open on every web process;
+    the links point at TICKETFLOW_BASE_URL."""
+    base_url = os.environ.get("TICKETFLOW_BASE_URL", "").strip() or DEFAULT_BASE_URL
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"TICKETFLOW_BASE_URL must start with http:// or https:// (got {base_url!r})")
+    return AnswerLinkSigner(secret_key or os.environ.get("TICKETFLOW_SECRET_KEY") or _local_secret, base_url)
 
 
 def make_transport(mail: MailSettings | None = None) -> MessageTransport | None:
@@ -52,4 +68,7 @@ def deploy_file(runtime: Runtime, path: Path = BUNDLED_DIAGRAM, actor: Actor | N
 
 def make_app(config: EngineConfig | None = None, settings: WebSettings | None = None) -> Flask:
     """The web app over the configured database (``TICKETFLOW_*`` environment variables by default)."""
-    return create_app(make_runtime(config or EngineConfig.from_env()), settings)
+    settings = settings or WebSettings.from_env()
+    links = make_answer_links(settings.secret_key)
+    return create_app(make_runtime(config or EngineConfig.from_env(), links=links), settings,
+                      verifier=StandardWebhooksVerifier())

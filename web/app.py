@@ -12,6 +12,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from engine.runtime import Runtime
 from engine.usecases.audit import AuditService
+from engine.usecases.channels import DeliveryVerifier
 from engine.usecases.page_sessions import PageSessions, SessionLimits
 from engine.usecases.users import Directory
 from web import problems
@@ -61,10 +62,13 @@ class Services:
     directory: Directory
     audit: AuditService
     page_sessions: PageSessions
+    verifier: DeliveryVerifier | None = None  # checks inbound webhooks' signatures (``webhooks.inbound``)
 
 
-def create_app(runtime: Runtime, settings: WebSettings | None = None) -> Flask:
-    """Build the app over ``runtime`` (``ticketflow.composition.make_runtime`` wires the shipped one)."""
+def create_app(runtime: Runtime, settings: WebSettings | None = None,
+               verifier: DeliveryVerifier | None = None) -> Flask:
+    """Build the app over ``runtime`` (``ticketflow.composition.make_runtime`` wires the shipped one); without a
+    ``verifier`` inbound webhooks are refused (503)."""
     settings = settings or WebSettings.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -76,22 +80,28 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None) -> Flask:
     # Sessions read the runtime's clock, so the idle timeout follows a test's fake clock too.
     app.extensions["ticketflow"] = Services(runtime, Directory(runtime.sessions, runtime.clock),
                                             AuditService(runtime),
-                                            PageSessions(runtime.sessions, runtime.clock, settings.session_limits))
+                                            PageSessions(runtime.sessions, runtime.clock, settings.session_limits),
+                                            verifier)
     app.html_error = _html_error  # type: ignore[attr-defined]
     problems.install(app)
 
     from web.api.audit import audit_api
+    from web.api.conversation import conversation_api
     from web.api.meta import meta
     from web.api.outbox import outbox_api
     from web.api.v1 import api
-    from web.pages import attention, outbox  # noqa: F401 - add their routes to the pages blueprint
+    from web.api.webhooks import channels_api, webhooks
+    from web.pages import answers, attention, conversation, outbox  # noqa: F401 - add their routes to the pages blueprint
     from web.pages.views import pages
 
     app.register_blueprint(api)
     app.register_blueprint(audit_api)
+    app.register_blueprint(conversation_api)
     app.register_blueprint(outbox_api)
     app.register_blueprint(meta)
     app.register_blueprint(pages)
+    app.register_blueprint(channels_api)
+    app.register_blueprint(webhooks)
 
     @app.after_request
     def _hardening(response: Response) -> Response:

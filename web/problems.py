@@ -53,7 +53,7 @@ def problem(status: int, title: str, detail: str, errors: list[FieldError] | Non
 
 
 def _is_api() -> bool:
-    return request.path.startswith("/api/") or request.path in ("/healthz", "/openapi.json")
+    return request.path.startswith(("/api/", "/webhooks/")) or request.path in ("/healthz", "/openapi.json")
 
 
 def install(app: Flask) -> None:

@@ -1,4 +1,1 @@
-"""Standard Webhooks, in and out: signed intake from support channels, outbound event subscriptions.
-
-Imports ``engine`` only (never ``web``, ``tasks`` or ``mail``); ``ticketflow`` wires it in.
-"""
+"""Webhooks: the verification of inbound deliveries from the support channels (Standard Webhooks)."""

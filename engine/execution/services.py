@@ -1,7 +1,7 @@
 """The service-task handler contract: what a handler receives and how it is registered."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,6 +35,18 @@ class MessageComposer(Protocol):
         ...
 
 
+class AnswerLinkMaker(Protocol):
+    """Writes the links a customer clicks to answer the validation question without signing in
+    (``engine.usecases.answer_links.AnswerLinkSigner``)."""
+
+    def answer_urls(self, ticket_number: str, validation_round: int, respond_by: datetime) -> dict[str, str]:
+        """``resolved_url`` and ``persists_url`` for this ticket's validation round, valid past ``respond_by``."""
+        ...
+
+
+WITHHELD_LINK = "[answer link, withheld from the history]"
+
+
 def one_line(text: str) -> str:
     """``text`` with every line break and run of whitespace turned into one space: headers carry one line."""
     return " ".join(text.split())
@@ -53,6 +65,7 @@ class ServiceContext:
     where: Where
     journal: Journal
     composer: MessageComposer | None = None
+    links: AnswerLinkMaker | None = None
 
     @property
     def connection(self) -> Connection:
@@ -71,10 +84,19 @@ class ServiceContext:
         """The zone the customer's times are written in: the unit's, once units have one; UTC until then."""
         return getattr(self.unit, "time_zone", None) or "UTC"
 
+    def answer_urls(self, validation_round: int, respond_by: datetime) -> dict[str, str]:
+        """The customer's answer links for this round (none when no link signer is configured)."""
+        if self.links is None or self.ticket.number is None:
+            return {}
+        return self.links.answer_urls(self.ticket.number, validation_round, respond_by)
+
     def queue_message(self, kind: str, context: Mapping[str, Any] | None = None, *, channel: str = "email",
-                      recipient: str | None = None, payload: dict[str, Any] | None = None) -> int:
+                      recipient: str | None = None, payload: dict[str, Any] | None = None,
+                      withheld: Iterable[str] = ()) -> int:
         """Compose a message of ``kind``, queue it for delivery after commit, record it in the ticket's history
-        and return its outbox id. The composed words are stored, so history, outbox and what is sent agree."""
+        and return its outbox id. The composed words are stored, so history, outbox and what is sent agree,
+        except the ``withheld`` context values (answer links): they act as the customer, so the history,
+        which agents and auditors read, shows a placeholder instead."""
         if self.composer is None:
             raise LookupError("no message composer is configured: messages cannot be written")
         ticket = self.ticket
@@ -88,9 +110,12 @@ class ServiceContext:
             "body": composed.text, "html": composed.html, "message_id": self.composer.new_message_id(),
             "payload": payload or {}, "state": "pending", "attempts": 0, "next_attempt_at": self.now,
             "created_at": self.now})
+        recorded = composed.text
+        for key in withheld:
+            recorded = recorded.replace(str(facts[key]), WITHHELD_LINK)
         self.journal.record("message_queued", "system", self.now,
                             {"message_id": message_id, "purpose": kind, "channel": channel, "recipient": to,
-                             "subject": subject, "body": composed.text}, self.where)
+                             "subject": subject, "body": recorded}, self.where)
         return message_id
 
 
@@ -101,9 +126,10 @@ Handler = Callable[..., Any]
 class ServiceRegistry:
     """Handlers keyed by the operator id the diagram's service tasks name."""
 
-    def __init__(self, composer: MessageComposer | None = None) -> None:
+    def __init__(self, composer: MessageComposer | None = None, links: AnswerLinkMaker | None = None) -> None:
         self._handlers: dict[str, Handler] = {}
         self.composer = composer  # handed to every handler's context: the words of the messages they queue
+        self.links = links  # and the signer of the customer's answer links
 
     def register(self, operator: str, handler: Handler) -> None:
         if operator in self._handlers:

@@ -145,8 +145,8 @@ class Execution:
     def _service_result(self, operator: str, where: Where, params: Mapping[str, Any]) -> Any:
         handler = self.registry.get(operator)
         assert self.store is not None
-        return handler(ServiceContext(self.store, self.ticket, self.now, where, self.journal, self.registry.composer),
-                       **params)
+        return handler(ServiceContext(self.store, self.ticket, self.now, where, self.journal, self.registry.composer,
+                                      self.registry.links), **params)
 
     def _on_completed(self, task: Task) -> None:
         spec = task.task_spec

@@ -294,3 +294,87 @@ class PageSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+class ConversationEntry(Base):
+    """One message of a ticket's conversation: a customer's (portal or email), an agent's reply or internal note.
+
+    ``body`` is kept as received; ``shown`` is what people read (quotes and signature stripped). An email's
+    ``message_id`` is unique, so the same message piped twice is recorded once. An auto-reply or bounce that
+    matches no ticket is kept with no ticket (``ticket_id`` NULL): recorded, never answered.
+    """
+
+    __tablename__ = "conversation_entry"
+    __table_args__ = (Index("ix_conversation_entry_ticket_at", "ticket_id", "at"),
+                      Index("ix_conversation_entry_message_id", "message_id", unique=True))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    at: Mapped[datetime]
+    author: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
+    author_kind: Mapped[str] = mapped_column(String(20))  # customer | agent | system
+    direction: Mapped[str] = mapped_column(String(10))  # inbound (to the team) | outbound (to the customer)
+    visibility: Mapped[str] = mapped_column(String(10))  # public | internal
+    source: Mapped[str] = mapped_column(String(20))  # portal | email | agent | answer_link
+    subject: Mapped[str | None] = mapped_column(String(limits.MESSAGE_SUBJECT))
+    body: Mapped[str] = mapped_column(Text)
+    shown: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(OUTBOX_MESSAGE_ID))
+    from_address: Mapped[str | None] = mapped_column(String(limits.CONTACT_DETAIL))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))  # the email an agent's reply became
+    customer_replied: Mapped[bool] = mapped_column(Boolean, default=False)
+    from_other_address: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    after_close: Mapped[bool] = mapped_column(Boolean, default=False)  # came after the ticket was closed
+    note: Mapped[str | None] = mapped_column(Text)  # what intake did not keep (parts over the limits), in words
+
+
+class ConversationAttachment(Base):
+    """A file that came with a conversation entry; its type is detected from the bytes, never taken on trust."""
+
+    __tablename__ = "conversation_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("conversation_entry.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class WebhookChannel(Base):
+    """A support channel (a web form, a chat tool, a gateway) that opens tickets by signed webhook."""
+
+    __tablename__ = "webhook_channel"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(limits.CHANNEL_NAME), unique=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
+
+
+class WebhookSecret(Base):
+    """A channel's signing secret (``whsec_`` + base64). Standard Webhooks signs with HMAC over the secret itself,
+    so the secret is kept, not a hash; during a rotation a channel has two and either verifies."""
+
+    __tablename__ = "webhook_secret"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("webhook_channel.id"), index=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """A delivery that opened a ticket. (channel, webhook_id) is unique and the row is written in the ticket's own
+    transaction, so a copy of the delivery, even one arriving at the same moment, finds the ticket instead of
+    opening another."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (UniqueConstraint("channel", "webhook_id", name="uq_webhook_delivery_channel_webhook_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(limits.CHANNEL_NAME))
+    webhook_id: Mapped[str] = mapped_column(String(limits.WEBHOOK_ID))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    received_at: Mapped[datetime]

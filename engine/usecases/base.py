@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.access import Actor
 from engine.errors import NotFound, SandboxViolation
 from engine.execution.clock import Clock, system_clock
-from engine.execution.services import MessageComposer, ServiceRegistry
+from engine.execution.services import AnswerLinkMaker, MessageComposer, ServiceRegistry
 from engine.execution.steps import Execution
 from engine.execution.workflow_cache import WorkflowCache
 from engine.limits import STALLED_REASON, clip
@@ -50,13 +50,17 @@ class RuntimeCore:
 
     def __init__(self, sessions: sessionmaker[Session], loader: DefinitionLoader, registry: ServiceRegistry,
                  lane_roles: Mapping[str, str], clock: Clock = system_clock,
-                 workflows: WorkflowCache | None = None, composer: MessageComposer | None = None) -> None:
+                 workflows: WorkflowCache | None = None, composer: MessageComposer | None = None,
+                 links: AnswerLinkMaker | None = None) -> None:
         self.sessions = sessions
         self.loader = loader
         self.registry = registry
         if composer is not None:
             registry.composer = composer  # the handlers' contexts come from the registry (see steps.Execution)
+        if links is not None:
+            registry.links = links
         self.composer = registry.composer
+        self.links = registry.links  # the web side checks the answer links the handlers wrote with it
         self.lane_roles = dict(lane_roles)
         self.clock = clock
         self.workflows = workflows if workflows is not None else WorkflowCache()

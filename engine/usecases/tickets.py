@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 
 from engine import limits
 from engine.access import Actor
 from engine.errors import FieldError, Forbidden, InvalidInput, NotFound, SandboxViolation, StepFailed
 from engine.execution.steps import Execution, new_workflow
 from engine.store.history import Journal
-from engine.store.models import ProcessDefinition
+from engine.store.models import ProcessDefinition, WebhookDelivery
 from engine.store.tickets import TASK, TICKET, TicketStore
 from engine.views import EventView, TicketView
 
@@ -21,6 +21,15 @@ CHANNELS = ("portal", "email", "phone", "chat", "api")
 AGENT_CHANNELS = tuple(channel for channel in CHANNELS if channel != "portal")  # the portal is the customer's own
 AGENT_CHANNEL_RULE = "an agent registers a request that came in by one of: " + ", ".join(AGENT_CHANNELS)
 PROCESS_KEY = "support_ticket"
+WEBHOOK_INTAKE_ROLE = "l1"  # a registered channel opens tickets for a named customer, as an agent registering one
+
+
+@dataclass(frozen=True)
+class DeliveryKey:
+    """A webhook delivery's identity: written in the ticket's own transaction, unique per channel."""
+
+    channel: str
+    webhook_id: str
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,9 @@ class TicketIntake:
     unit: str = "general"
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def problems(self) -> list[FieldError]:
+    def problems(self, webhook_channel: str | None = None) -> list[FieldError]:
+        """What is wrong with the intake; ``webhook_channel`` is the registered channel it came by, if any
+        (a registered channel's name is a valid channel for that channel's own webhook intake only)."""
         problems = []
         if not isinstance(self.subject, str) or not 3 <= len(self.subject.strip()) <= limits.SUBJECT:
             problems.append(FieldError("/subject", f"subject must be 3 to {limits.SUBJECT} characters"))
@@ -51,12 +62,32 @@ class TicketIntake:
         elif not all(isinstance(v, str) and len(v) <= limits.CONTACT_DETAIL for v in self.contact.values()):
             problems.append(FieldError("/contact", f"contact details must be texts of at most "
                                                    f"{limits.CONTACT_DETAIL} characters"))
-        if self.channel not in CHANNELS:
+        if self.channel not in CHANNELS and (webhook_channel is None or self.channel != webhook_channel):
             problems.append(FieldError("/channel", f"channel must be one of: {', '.join(CHANNELS)}"))
         texts = {"subject": self.subject, "description": self.description, "customer": self.customer,
                  "contact": self.contact}
         problems += [FieldError(pointer, reason) for pointer, reason in limits.unstorable_strings(texts)]
         return problems
+
+
+def _check_intake_by_person(intake: TicketIntake, actor: Actor) -> None:
+    """A customer opens tickets for themself in the portal; an agent registers what came in by another channel."""
+    if actor.role == "customer" and (intake.customer != actor.name or intake.channel != "portal"):
+        raise Forbidden("a customer opens tickets for themself through the portal")
+    if actor.role not in ("customer", "l1", "admin"):
+        raise Forbidden(f"role '{actor.role}' does not open tickets")
+    if actor.role != "customer" and intake.channel not in AGENT_CHANNELS:
+        # The procedure starts in the support channel: what came in elsewhere is registered by an agent.
+        raise InvalidInput("the ticket cannot be opened", [FieldError("/channel", AGENT_CHANNEL_RULE)])
+
+
+def _check_webhook_intake(intake: TicketIntake, actor: Actor, key: DeliveryKey) -> None:
+    """A channel's webhook opens tickets on its own channel only, as the channel itself (see ``channels``)."""
+    if intake.channel != key.channel:
+        raise InvalidInput("the ticket cannot be opened",
+                           [FieldError("/channel", f"a delivery of '{key.channel}' opens tickets on that channel")])
+    if actor.role != WEBHOOK_INTAKE_ROLE or key.channel in CHANNELS:
+        raise Forbidden("only a registered webhook channel opens tickets by webhook")
 
 
 @dataclass(frozen=True)
@@ -74,26 +105,25 @@ _LIST_COLUMNS = [c for c in TICKET.c if c.name != "workflow"]  # a list page nev
 
 
 class TicketUseCases(RuntimeCore):
-    def open_ticket(self, intake: TicketIntake, actor: Actor) -> TicketView:
-        """Register a ticket and run the process until it needs a person."""
-        problems = intake.problems()
+    def open_ticket(self, intake: TicketIntake, actor: Actor, delivery_key: DeliveryKey | None = None) -> TicketView:
+        """Register a ticket and run the process until it needs a person. With ``delivery_key`` (a registered
+        channel's webhook) its key row is written in the ticket's transaction: a second copy of the delivery then
+        fails on the key's unique constraint (an IntegrityError) and opens nothing."""
+        problems = intake.problems(delivery_key.channel if delivery_key else None)
         if problems:
             raise InvalidInput("the ticket cannot be opened", problems)
-        if actor.role == "customer" and (intake.customer != actor.name or intake.channel != "portal"):
-            raise Forbidden("a customer opens tickets for themself through the portal")
-        if actor.role not in ("customer", "l1", "admin"):
-            raise Forbidden(f"role '{actor.role}' does not open tickets")
-        if actor.role != "customer" and intake.channel not in AGENT_CHANNELS:
-            # The procedure starts in the support channel: what came in elsewhere is registered by an agent.
-            raise InvalidInput("the ticket cannot be opened", [FieldError("/channel", AGENT_CHANNEL_RULE)])
+        if delivery_key is not None:
+            _check_webhook_intake(intake, actor, delivery_key)
+        else:
+            _check_intake_by_person(intake, actor)
         try:
-            return self._open(intake, actor, run_steps=True)
+            return self._open(intake, actor, run_steps=True, delivery_key=delivery_key)
         except (StepFailed, SandboxViolation) as failure:
             # The intake must never be lost: keep the ticket at its start, stalled and retryable.
-            return self._open(intake, actor, run_steps=False, failure=failure)
+            return self._open(intake, actor, run_steps=False, failure=failure, delivery_key=delivery_key)
 
-    def _open(self, intake: TicketIntake, actor: Actor, run_steps: bool,
-              failure: Exception | None = None) -> TicketView:
+    def _open(self, intake: TicketIntake, actor: Actor, run_steps: bool, failure: Exception | None = None,
+              delivery_key: DeliveryKey | None = None) -> TicketView:
         now = self.clock()
         with self.uow() as uow:
             store = TicketStore(uow.connection)
@@ -113,6 +143,10 @@ class TicketUseCases(RuntimeCore):
                 "definition_id": info.id, "workflow": "", "next_timer_at": None, "stalled_reason": None,
                 "step_failures": 0, "history_seq": 0, "history_head": ""})
             ticket.number = f"T-{ticket.id:06d}"
+            if delivery_key is not None:  # before the steps run: a concurrent copy waits here, then fails
+                uow.connection.execute(insert(cast(Table, WebhookDelivery.__table__)).values(
+                    channel=delivery_key.channel, webhook_id=delivery_key.webhook_id, ticket_id=ticket.id,
+                    received_at=now))
             journal = Journal(ticket)
             journal.record("ticket_opened", actor.name, now, {
                 "channel": intake.channel, "customer": intake.customer, "contact": intake.contact,

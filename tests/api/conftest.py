@@ -12,6 +12,7 @@ from werkzeug.test import TestResponse
 
 from engine.runtime import Runtime
 from web.app import WebSettings, create_app
+from webhooks.inbound import StandardWebhooksVerifier
 
 USERS = [("alice", "customer", "alice@example.com"), ("bob", "customer", "bob@example.com"),
          ("lena", "l1", None), ("otto", "l2", None), ("petra", "process_owner", None),
@@ -51,7 +52,7 @@ class Caller:
 
 def make_api(runtime: Runtime, tokens: dict[str, str] | None = None, **settings: Any) -> Api:
     """The app over ``runtime``; creates the test users unless their ``tokens`` are handed in."""
-    app = create_app(runtime, WebSettings(secret_key="test-secret", **settings))
+    app = create_app(runtime, WebSettings(secret_key="test-secret", **settings), verifier=StandardWebhooksVerifier())
     if tokens is None:
         directory = app.extensions["ticketflow"].directory
         tokens = {name: directory.add_user(name, role, email)[1] for name, role, email in USERS}

@@ -12,6 +12,7 @@ from engine.execution.services import ServiceRegistry
 from engine.runtime import Runtime, build_runtime
 from engine.store.db import make_engine, session_factory
 from engine.store.models import OutboxMessage, Ticket
+from engine.usecases.answer_links import AnswerLinkSigner
 from mail.compose import TemplateComposer
 from tasks import build_registry
 from tests.conftest import ASSESS_ESCALATE, CLASSIFY, ESCALATE, FIX, INVESTIGATE, L1, L2, SOLUTION, complete_current
@@ -24,7 +25,7 @@ def runtime_with(url: str, clock: FakeClock, **overrides: Callable[..., Any]) ->
     for operator in shipped:
         registry.register(operator, overrides.get(operator, shipped.get(operator)))
     return build_runtime(session_factory(make_engine(url)), registry, DEFAULT_LANE_ROLES, clock,
-                         composer=TemplateComposer())
+                         composer=TemplateComposer(), links=AnswerLinkSigner("test-answer-links"))
 
 
 def ticket_row(runtime: Runtime, number: str) -> Ticket:

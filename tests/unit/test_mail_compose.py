@@ -66,6 +66,12 @@ def test_a_line_break_never_reaches_a_header() -> None:
     assert email["Auto-Submitted"] == "auto-generated"
 
 
+def test_an_agents_reply_is_not_marked_auto_generated_but_every_automated_message_is() -> None:
+    assert build_email(item(purpose="agent_reply"), "Help <help@support.example>")["Auto-Submitted"] is None
+    for purpose in ("acknowledgment", "resolution", "validation_request", "follow_up", "closure"):
+        assert build_email(item(purpose=purpose), "Help <help@support.example>")["Auto-Submitted"] == "auto-generated"
+
+
 def test_smtp_urls_name_their_security_and_bad_ones_are_refused() -> None:
     assert SmtpServer.from_url("smtp://mx.example").port == 25
     assert SmtpServer.from_url("smtp://mx.example:2525?starttls=true").security == "starttls"

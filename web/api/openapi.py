@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine.access import ROLES
+from engine.limits import CHANNEL_NAME, DESCRIPTION
+from engine.usecases.channels import NAME_PATTERN
 from engine.usecases.knowledge import ARTICLE_SCHEMA
 from engine.usecases.tickets import CHANNELS
 from web.api.v1 import MAX_OFFSET, MAX_PAGE
@@ -211,6 +213,8 @@ def _paths() -> dict[str, Any]:
                                        "application/json": {"schema": _ref("Definition")}}}}}},
         **_audit_paths(),
         **_outbox_paths(),
+        **_channel_paths(),
+        **_conversation_paths(),
         "/api/v1/me": {"get": {"summary": "Who the token belongs to", "operationId": "me",
                                "responses": _responses(200, _ref("User"))}},
         "/healthz": {"get": {"summary": "Database reachable", "operationId": "healthz", "security": [],
@@ -280,6 +284,81 @@ def _outbox_paths() -> dict[str, Any]:
             "summary": "Make a held, dead or waiting message due now (admin; recorded in the ticket's history)",
             "operationId": "retry_outbox_message", "parameters": [message_id],
             "responses": _responses(200, _ref("OutboxMessage"), 403, 404, 409)}},
+    }
+
+
+def _conversation_paths() -> dict[str, Any]:
+    """A ticket's conversation: read it (customers: public entries only) and write in it."""
+    text = {"type": "string"}
+    attachment = _obj({"id": {"type": "integer"}, "filename": text, "content_type": text, "size": {"type": "integer"},
+                       "href": text})
+    item = _obj({"kind": {"type": "string", "enum": ["entry", "email"]}, "id": {"type": "integer"},
+                 "at": {"type": "string", "format": "date-time"}, "author": text,
+                 "author_kind": {"type": "string", "enum": ["customer", "agent", "system"]},
+                 "direction": {"type": "string", "enum": ["inbound", "outbound", "internal"]},
+                 "visibility": {"type": "string", "enum": ["public", "internal"]},
+                 "source": {"type": "string", "enum": ["portal", "email", "agent", "answer_link", "outbox"]},
+                 "subject": NULLABLE_STRING, "text": text, "body": text,
+                 "delivery": {"type": ["string", "null"], "enum": ["pending", "held", "delivered", "dead", None]},
+                 "flags": {"type": "array", "items": {"type": "string", "enum": [
+                     "customer_replied", "from_other_address", "auto_reply", "after_close"]}},
+                 "note": NULLABLE_STRING, "attachments": {"type": "array", "items": attachment}})
+    message = _obj({"body": {"type": "string", "minLength": 1, "maxLength": DESCRIPTION},
+                    "visibility": {"type": "string", "enum": ["public", "internal"]}}, required=["body"])
+    return {"/api/v1/tickets/{number}/messages": {
+        "get": {"summary": "The ticket's conversation in time order, with the emails sent and their delivery "
+                           "(a customer sees public entries only)", "operationId": "list_messages",
+                "parameters": [_path("number")],
+                "responses": _responses(200, _obj({"ticket": text, "customer_replied": {"type": "boolean"},
+                                                   "items": {"type": "array", "items": item}}), 404)},
+        "post": {"summary": "Post a message: agents (l1, l2, admin) a public reply, emailed to the customer, or an "
+                            "internal note; the ticket's customer a public message", "operationId": "post_message",
+                 "parameters": [_path("number")], "requestBody": _json_body(message),
+                 "responses": _responses(201, item, 403, 404, 409, 413, 415, 422)}}}
+
+
+def _channel_paths() -> dict[str, Any]:
+    """Webhook channels: admins register them; each posts signed deliveries (Standard Webhooks) that open tickets."""
+    name = {"name": "name", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$", "maxLength": CHANNEL_NAME}}
+    channel = _obj({"name": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                    "created_by": {"type": "string"}, "secrets": {"type": "integer", "minimum": 1, "maximum": 2},
+                    "rotated_at": {"type": "string", "format": "date-time"}})
+    secret = _obj({"name": {"type": "string"}, "secret": {"type": ["string", "null"], "pattern": "^whsec_"}})
+    signed = [{"name": header, "in": "header", "required": True, "schema": {"type": "string"}, "description": text}
+              for header, text in (("webhook-id", "the delivery's id: a copy with the same id opens no second ticket"),
+                                   ("webhook-timestamp", "seconds since 1970; refused five minutes off either way"),
+                                   ("webhook-signature", "'v1,<base64 HMAC-SHA256>' of id.timestamp.body"))]
+    delivery = _obj({"subject": {"type": "string", "minLength": 3, "maxLength": 300},
+                     "description": {"type": "string", "minLength": 10, "maxLength": DESCRIPTION},
+                     "customer": {"type": "string", "minLength": 1, "maxLength": 200},
+                     "contact": _obj({"email": {"type": "string", "maxLength": 300},
+                                      "phone": {"type": "string", "maxLength": 300},
+                                      "name": {"type": "string", "maxLength": 300}}, [])})
+    location = {"Location": {"schema": {"type": "string"}}}
+    inbound = _responses(201, _ref("Ticket"), 404, 413, 422, headers=location)
+    inbound["200"] = {"description": "A copy of an earlier delivery: the ticket it opened", "headers": location,
+                      "content": {"application/json": {"schema": _ref("Ticket")}}}
+    return {
+        "/api/v1/channels": {
+            "get": {"summary": "Webhook channels, by name; never their secrets (admin)", "operationId": "list_channels",
+                    "responses": _responses(200, _obj({"items": {"type": "array", "items": channel}}), 403)},
+            "post": {"summary": "Register a webhook channel; the answer carries its signing secret, shown once (admin)",
+                     "operationId": "add_channel", "requestBody": _json_body(_obj({"name": name["schema"]})),
+                     "responses": _responses(201, secret, 403, 409, 413, 415, 422)}},
+        "/api/v1/channels/{name}/rotate": {"post": {
+            "summary": "Add a second secret (both verify), or with retire=true drop the older one (admin)",
+            "operationId": "rotate_channel",
+            "parameters": [name, _query("retire", {"type": "string", "enum": ["true", "false"]}, "end the rotation")],
+            "responses": _responses(200, secret, 403, 404, 409)}},
+        "/api/v1/channels/{name}": {"delete": {
+            "summary": "Remove a webhook channel; the tickets it opened stay (admin)", "operationId": "remove_channel",
+            "parameters": [name], "responses": {**_responses(204, None, 403, 404), "204": {"description": "Removed"}}}},
+        "/webhooks/inbound/{channel}": {"post": {
+            "summary": "A channel's signed delivery (Standard Webhooks, no bearer token) opens a ticket",
+            "operationId": "inbound_webhook", "security": [],
+            "parameters": [{**name, "name": "channel"}, *signed], "requestBody": _json_body(delivery),
+            "responses": inbound}},
     }
 
 

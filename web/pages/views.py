@@ -264,9 +264,11 @@ def render_task(detail: TaskDetail, fields: list[Field], values: dict[str, str],
     task = detail.task
     context = {k: v for k, v in detail.context.items() if k not in SUMMARY_KEYS}
     taken_by_other = task.assignee not in (None, actor.name) and not actor.is_admin
+    from web.pages.conversation import conversation_for  # here: that module adds its routes to this blueprint
+
     return render_template("task.html", detail=detail, task=task, ticket=detail.ticket, fields=fields,
                            values=values, errors=errors, general=general, context=context, conflict=conflict,
-                           home=home_of(me()),
+                           home=home_of(me()), conversation=conversation_for(detail.ticket.number),
                            workable=task.state == "ready" and may_work(actor, task.lane) and not taken_by_other,
                            may_claim=task.state == "ready" and may_work(actor, task.lane))
 
@@ -279,7 +281,10 @@ def ticket_page(number: str) -> str:
     ticket, trail = runtime().ticket_with_trail(number, actor)
     record_auditor_read(number, "history", page="ticket")  # the ticket with its trail
     readable = {t.id for t in ticket.ready_tasks if may_work(actor, t.lane) or actor.role == "auditor"}
-    return render_template("ticket.html", ticket=ticket, trail=trail, readable=readable)
+    from web.pages.conversation import conversation_for  # here: that module adds its routes to this blueprint
+
+    return render_template("ticket.html", ticket=ticket, trail=trail, readable=readable,
+                           conversation=conversation_for(number))
 
 
 @pages.get("/tickets/<number>/as-of")

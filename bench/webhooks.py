@@ -1,0 +1,159 @@
+"""Benchmark: verified inbound webhook deliveries per second, each opening a ticket, over HTTP on loopback.
+
+Run from the repository root, with the project's virtualenv:
+
+    .venv/bin/python -m bench.webhooks        (or: .venv/bin/python bench/webhooks.py)
+
+Each setup is a real gunicorn (``ticketflow.wsgi:app``, gthread worker, 2 threads per process) on 127.0.0.1:
+SQLite with one process (the embedded deployment: one writer at a time anyway), PostgreSQL with one and with two
+processes (skipped when TICKETFLOW_TEST_POSTGRES_URL does not answer; a scratch database is made and dropped).
+CLIENTS threads each keep one connection and send DELIVERIES deliveries in all, every one with a fresh webhook-id,
+signed by the ``standardwebhooks`` library just before it is sent (as a channel would), after WARMUP unmeasured
+ones. Every answer must be 201: a refusal stops the run. Printed: deliveries per second, and p50/p95 latency.
+The exit code is always 0: a benchmark reports, it never fails the build.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.api import gunicorn_server  # noqa: E402
+
+CLIENTS = 4
+DELIVERIES = 200
+WARMUP = 20
+CHANNEL = "bench-form"
+PAYLOAD = json.dumps({"subject": "Checkout button does nothing",
+                      "description": "Clicking 'Pay' on the web form leaves the page exactly as it was.",
+                      "customer": "carol", "contact": {"email": "carol@example.com"}}).encode()
+
+
+def prepare(url: str) -> str:
+    """Migrate, deploy the bundled diagram and register the channel; its signing secret."""
+    from engine.access import Actor
+    from engine.config import EngineConfig
+    from engine.store.db import upgrade
+    from engine.usecases.channels import ChannelAdmin
+    from ticketflow.composition import deploy_file, make_runtime
+
+    upgrade(url)
+    runtime = make_runtime(EngineConfig(database_url=url))
+    try:
+        deploy_file(runtime)
+        return ChannelAdmin(runtime).add(Actor("bench", "admin"), CHANNEL)
+    finally:
+        runtime.close()
+
+
+def send(conn: http.client.HTTPConnection, secret: str) -> float:
+    """Sign and send one fresh delivery; the milliseconds until its 201."""
+    from standardwebhooks.webhooks import Webhook
+
+    webhook_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
+    headers = {"Content-Type": "application/json", "webhook-id": webhook_id,
+               "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": Webhook(secret).sign(webhook_id, now, PAYLOAD.decode())}
+    began = time.perf_counter()
+    conn.request("POST", f"/webhooks/inbound/{CHANNEL}", body=PAYLOAD, headers=headers)
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 201:
+        raise RuntimeError(f"delivery answered {response.status}: {body[:300]!r}")
+    return (time.perf_counter() - began) * 1000.0
+
+
+def load(port: int, secret: str, count: int) -> tuple[float, list[float]]:
+    """``count`` deliveries from CLIENTS threads; (seconds taken, milliseconds per delivery)."""
+    latencies: list[float] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+    shares = [count // CLIENTS + (1 if i < count % CLIENTS else 0) for i in range(CLIENTS)]
+
+    def client(share: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            mine = [send(conn, secret) for _ in range(share)]
+            with lock:
+                latencies.extend(mine)
+        except BaseException as failure:  # reported by the main thread
+            failures.append(failure)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return time.perf_counter() - began, latencies
+
+
+def run(folder: Path, url: str, workers: int) -> str:
+    """One setup's figures as a line of the report."""
+    secret = prepare(url)
+    with gunicorn_server(folder, url, workers=workers, threads=2) as port:
+        load(port, secret, WARMUP)
+        seconds, latencies = load(port, secret, DELIVERIES)
+    p50 = statistics.median(latencies)
+    p95 = statistics.quantiles(latencies, n=20, method="inclusive")[-1]
+    return f"{DELIVERIES / seconds:8.1f} deliveries/s   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms"
+
+
+@contextmanager
+def scratch_postgres() -> Iterator[str | None]:
+    """A fresh PostgreSQL database (dropped afterwards), or None when the server does not answer."""
+    import psycopg
+
+    admin = os.environ.get("TICKETFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"ticketflow_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        print(f"PostgreSQL skipped: {str(exc).strip().splitlines()[0]}")
+        yield None
+        return
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> int:
+    print(f"Inbound webhooks: {DELIVERIES} signed deliveries (each opens a ticket) from {CLIENTS} clients over "
+          f"loopback, after {WARMUP} warm-up ones; gunicorn gthread, 2 threads per process")
+    try:
+        with tempfile.TemporaryDirectory(prefix="ticketflow-bench-") as tmp:
+            folder = Path(tmp)
+            sqlite_url = f"sqlite:///{folder / 'bench.db'}"
+            print(f"SQLite, 1 process       {run(folder, sqlite_url, 1)}", flush=True)
+            for workers in (1, 2):
+                with scratch_postgres() as url:
+                    if url is not None:
+                        print(f"PostgreSQL, {workers} process(es) {run(folder, url, workers)}", flush=True)
+    except Exception:  # a benchmark reports; it never fails the build
+        traceback.print_exc()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
