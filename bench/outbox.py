@@ -11,6 +11,10 @@ the ticket's history. Three setups: SQLite with one worker, PostgreSQL with one 
 processes, so they do not share one interpreter lock). Each round puts every message back to pending first;
 the figure is messages over the wall time from the first worker's start to the last one's end, the median of
 rounds. PostgreSQL is skipped, with a note, when TICKETFLOW_TEST_POSTGRES_URL does not answer.
+
+Then, on the same databases, email in (``bench.ingest``): 1,000 messages through ``EmailIntake.receive`` as
+``ticketflow mail ingest`` takes them (about half new tickets, half replies threaded to earlier ones, a few
+auto-replies and bounces), one process, one run; messages per second with the time per message by kind.
 The exit code is always 0: a benchmark reports, it never fails the build.
 """
 from __future__ import annotations
@@ -129,11 +133,18 @@ def report(label: str, url: str, port: int, workers: int) -> None:
           f"{', '.join(f'{r:.0f}' for r in rates)})")
 
 
+def report_ingest(label: str, url: str) -> None:
+    from bench.ingest import ingest
+
+    print(ingest(url).line(label))
+
+
 def main() -> int:
+    from bench.ingest import MESSAGES as MAIL_IN
     from tests.integration.mail_sink import SmtpSink
 
     print(f"Outbox delivery to a local aiosmtpd sink: {MESSAGES} messages, batches of {BATCH}, "
-          f"median of {ROUNDS} rounds")
+          f"median of {ROUNDS} rounds; then email in: {MAIL_IN} messages through EmailIntake.receive, one run")
     sink = SmtpSink()
     sink.sink.parse = False
     sink.start()
@@ -142,12 +153,14 @@ def main() -> int:
             sqlite = f"sqlite:///{directory}/bench.db"
             prepare(sqlite)
             report("SQLite, 1 worker", sqlite, sink.port, 1)
+            report_ingest("SQLite, email in", sqlite)
         postgres = scratch_postgres()
         if postgres is not None:
             try:
                 prepare(postgres)
                 report("PostgreSQL, 1 worker", postgres, sink.port, 1)
                 report("PostgreSQL, 2 workers (processes)", postgres, sink.port, 2)
+                report_ingest("PostgreSQL, email in", postgres)
             finally:
                 drop_postgres(postgres)
     finally:

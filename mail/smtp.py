@@ -3,7 +3,8 @@ timeout, and the connection kept for the next message of the same round.
 
 Failures are classified for the outbox's retry schedule: a 5xx reply is permanent (the server refused this
 message or recipient for good); a 4xx reply, a refused or dropped connection, a timeout, a TLS or login
-problem are temporary (they are about the server or its configuration, not this message).
+problem are temporary (they are about the server or its configuration, not this message). All but a 4xx reply
+also mark the server ``unavailable``: the round stops rather than wait out the same failure for every message.
 """
 from __future__ import annotations
 
@@ -42,11 +43,11 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             self.close()
             refusal = _refused(exc.smtp_code, exc.smtp_error, "the connection")
-            raise DeliveryError(refusal.reason) from None  # about the server, not this message: temporary
+            raise DeliveryError(refusal.reason, unavailable=True) from None  # about the server: temporary
         except (OSError, smtplib.SMTPException) as exc:  # refused, timed out, dropped, TLS
             self.close()
             raise DeliveryError(f"the mail server could not be reached or dropped the connection "
-                                f"({type(exc).__name__}: {str(exc)[:200]})") from None
+                                f"({type(exc).__name__}: {str(exc)[:200]})", unavailable=True) from None
         return f"{code} {answer.decode('utf-8', 'replace')}"
 
     def _transaction(self, to: str, message: bytes) -> tuple[int, bytes]:
@@ -98,7 +99,7 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError as exc:
             connection.close()
             raise DeliveryError(f"the mail server refused the login ({exc.smtp_code}); check the SMTP user "
-                                "and password") from None
+                                "and password", unavailable=True) from None
         except BaseException:
             connection.close()
             raise

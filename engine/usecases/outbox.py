@@ -4,7 +4,9 @@ then settle it (delivered, retried later, or dead) with an event in the ticket's
 Retries back off on ``RETRY_SCHEDULE`` (1 min, 5 min, 15 min, 1 h, 3 h, 6 h, 12 h: about 22 hours in all,
 each wait stretched by up to a fifth at random so that a server back from an outage is not hit by every
 message at once); the attempt after the last wait that fails too makes the message ``dead``. A permanent
-refusal (an SMTP 5xx: no such mailbox, message refused) makes it dead at once: retrying cannot help.
+refusal (an SMTP 5xx: no such mailbox, message refused) makes it dead at once: retrying cannot help. When the
+server itself is unavailable (unreachable, silent past its timeout, hanging up) the round stops after that one
+attempt and gives the rest back: every other message would wait out the same timeout, holding the worker.
 """
 from __future__ import annotations
 
@@ -33,12 +35,14 @@ ERROR_TEXT = 500
 
 
 class DeliveryError(Exception):
-    """A transport could not deliver: ``permanent`` when retrying cannot help (SMTP 5xx), else temporary."""
+    """A transport could not deliver: ``permanent`` when retrying cannot help (SMTP 5xx), else temporary;
+    ``unavailable`` when the server could take no message just now (so none is tried again this round)."""
 
-    def __init__(self, reason: str, permanent: bool = False) -> None:
+    def __init__(self, reason: str, permanent: bool = False, unavailable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.unavailable = unavailable
 
 
 class MessageTransport(Protocol):
@@ -96,24 +100,27 @@ class OutboxDelivery:
         try:
             while not stopping():
                 token, items = self._claim()
-                if not items:
+                if not items or not self._send_batch(self.transport, token, items, report, stopping):
                     break
-                self._send_batch(self.transport, token, items, report, stopping)
         finally:
             self.transport.close()
         return report
 
     def _send_batch(self, transport: MessageTransport, token: str, items: list[OutboxItem],
-                    report: DeliveryReport, stopping: Callable[[], bool]) -> None:
+                    report: DeliveryReport, stopping: Callable[[], bool]) -> bool:
+        """Send the batch in order; False when the server became unavailable (the rest is released)."""
         try:
             for item in items:
                 if stopping() or self.runtime.clock() + transport.send_budget > item.locked_until:
                     break
-                self._attempt(transport, token, item, report)
+                if not self._attempt(transport, token, item, report):
+                    return False
+            return True
         finally:
             report.released += self._release(token)  # whatever is left of the batch, also after a crash
 
-    def _attempt(self, transport: MessageTransport, token: str, item: OutboxItem, report: DeliveryReport) -> None:
+    def _attempt(self, transport: MessageTransport, token: str, item: OutboxItem, report: DeliveryReport) -> bool:
+        """Send and settle one message; False when its failure says the server is unavailable."""
         failure: DeliveryError | None = None
         try:
             answer = transport.deliver(item)
@@ -124,10 +131,11 @@ class OutboxDelivery:
         if failure is None:
             if self._settle(item, token, answer=answer):
                 report.delivered.append(item.id)
-            return
+            return True
         retry_at = None if failure.permanent else self._retry_at(item.attempts)
         if self._settle(item, token, failure=failure, retry_at=retry_at):
             (report.failed if retry_at is not None else report.dead).append(item.id)
+        return not failure.unavailable
 
     def _retry_at(self, attempts: int) -> datetime | None:
         delay = retry_delay(attempts)
