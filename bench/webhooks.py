@@ -10,6 +10,11 @@ processes (skipped when TICKETFLOW_TEST_POSTGRES_URL does not answer; a scratch 
 CLIENTS threads each keep one connection and send DELIVERIES deliveries in all, every one with a fresh webhook-id,
 signed by the ``standardwebhooks`` library just before it is sent (as a channel would), after WARMUP unmeasured
 ones. Every answer must be 201: a refusal stops the run. Printed: deliveries per second, and p50/p95 latency.
+
+Outbound: on PostgreSQL (a scratch database per run), OUT_TICKETS tickets are opened with one subscription to every
+event type, to a local receiver (``http.server`` on loopback, answering 204); then 1 and 2 worker threads, each
+with its own runtime and ``make_delivery`` as ``ticketflow worker`` builds it, deliver every queued event.
+Printed: deliveries per second (signed, POSTed, settled with an event in the ticket's history).
 The exit code is always 0: a benchmark reports, it never fails the build.
 """
 from __future__ import annotations
@@ -27,6 +32,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -138,6 +144,77 @@ def scratch_postgres() -> Iterator[str | None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+OUT_TICKETS = 150
+
+
+class _Accepting(BaseHTTPRequestHandler):
+    """A receiver that reads each delivery and answers 204."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.send_response(204)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def outbound(url: str, workers: int) -> str:
+    """Deliveries per second of one setup: every queued event POSTed to the local receiver by ``workers`` threads."""
+    from http.server import ThreadingHTTPServer
+
+    from engine.access import Actor
+    from engine.config import EngineConfig
+    from engine.store.db import upgrade
+    from engine.store.webhooks import EVENT_TYPES
+    from engine.usecases.subscriptions import HostPolicy, SubscriptionAdmin
+    from engine.usecases.tickets import TicketIntake
+    from ticketflow.composition import deploy_file, make_delivery, make_runtime
+    from webhooks.outbound import WebhookTransport
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Accepting)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    policy = HostPolicy.parse("127.0.0.1")
+    upgrade(url)
+    runtime = make_runtime(EngineConfig(database_url=url))
+    runtimes = [make_runtime(EngineConfig(database_url=url)) for _ in range(workers)]
+    try:
+        deploy_file(runtime)
+        SubscriptionAdmin(runtime, policy).add(Actor("bench", "admin"), f"http://127.0.0.1:{server.server_port}/in",
+                                               list(EVENT_TYPES))
+        for n in range(OUT_TICKETS):
+            runtime.open_ticket(TicketIntake(subject=f"Printer {n} jams", description="It jams on every page.",
+                                             customer="carol", contact={"email": "carol@example.com"}),
+                                Actor("carol", "customer"))
+        reports: list[int] = []
+        threads = [threading.Thread(target=lambda r=r: reports.extend(
+            make_delivery(r, webhooks=WebhookTransport(policy)).deliver_due().delivered)) for r in runtimes]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - began
+        return f"{len(reports) / seconds:8.1f} deliveries/s   ({len(reports)} events of {OUT_TICKETS} tickets)"
+    finally:
+        server.shutdown()
+        for each in (runtime, *runtimes):
+            each.close()
+
+
+def main_outbound() -> None:
+    print(f"Outbound webhooks: the events of {OUT_TICKETS} opened tickets (subscription to every type), signed and "
+          "POSTed to a receiver on loopback")
+    for workers in (1, 2):
+        with scratch_postgres() as url:
+            if url is not None:
+                print(f"PostgreSQL, {workers} worker(s)   {outbound(url, workers)}", flush=True)
+
+
 def main() -> int:
     print(f"Inbound webhooks: {DELIVERIES} signed deliveries (each opens a ticket) from {CLIENTS} clients over "
           f"loopback, after {WARMUP} warm-up ones; gunicorn gthread, 2 threads per process")
@@ -150,6 +227,10 @@ def main() -> int:
                 with scratch_postgres() as url:
                     if url is not None:
                         print(f"PostgreSQL, {workers} process(es) {run(folder, url, workers)}", flush=True)
+    except Exception:  # a benchmark reports; it never fails the build
+        traceback.print_exc()
+    try:
+        main_outbound()
     except Exception:  # a benchmark reports; it never fails the build
         traceback.print_exc()
     return 0

@@ -12,14 +12,15 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import errors, policy
 from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesParser
 from email.utils import getaddresses
 
 from engine.store.conversation import NewAttachment
-from engine.usecases.email_in import InboundEmail
+from engine.usecases.email_in import EmailIntake, InboundEmail, IntakeOutcome, UnreadableEmail
+from engine.usecases.tickets import DeliveryKey
 from mail.attachments import detected_type, safe_filename
 from mail.text import html_to_text, shown_text
 
@@ -185,3 +186,21 @@ def _is_file(part: Message) -> bool:
     if part.get_content_disposition() == "attachment" or part.get_filename():
         return True
     return part.get_content_maintype() not in ("text", "multipart", "message")
+
+
+class WebhookMailIntake:
+    """The ``EmailIngest`` the composition root hands the web app: a raw message a channel's signed webhook carried,
+    read as ``ticketflow mail ingest`` reads one and received by the same use case, once per webhook-id."""
+
+    def __init__(self, intake: EmailIntake, limits: IntakeLimits) -> None:
+        self.intake, self.limits = intake, limits
+        self.max_bytes = limits.message
+
+    def __call__(self, raw: bytes, channel: str, webhook_id: str) -> IntakeOutcome | UnreadableEmail:
+        if len(raw) > self.limits.message:
+            return UnreadableEmail(f"the message is larger than {self.limits.message // 1024} KiB", too_large=True)
+        try:
+            mail = read_message(raw, self.limits, channel)
+        except Unreadable as refused:
+            return UnreadableEmail(refused.reason)
+        return self.intake.receive(replace(mail, delivery=DeliveryKey(channel, webhook_id)))

@@ -18,6 +18,7 @@ from ticketflow.cli_audit import add_commands as add_audit_commands
 from ticketflow.cli_channels import add_commands as add_channel_commands
 from ticketflow.cli_mail import add_commands as add_mail_commands
 from ticketflow.cli_outbox import add_commands as add_outbox_commands
+from ticketflow.cli_webhooks import add_commands as add_webhook_commands
 from ticketflow.composition import make_runtime
 from ticketflow.demo import DEMO_DATABASE_URL
 
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     add_outbox_commands(commands, command)
     add_mail_commands(commands, command)
     add_channel_commands(commands, command)
+    add_webhook_commands(commands, command)
     return parser
 
 

@@ -15,13 +15,16 @@ from engine.process.guards import configure_limits
 from engine.runtime import Runtime, build_runtime
 from engine.store.db import REPO_ROOT, make_engine, session_factory
 from engine.usecases.answer_links import DEFAULT_BASE_URL, AnswerLinkSigner
-from engine.usecases.outbox import MessageTransport, OutboxDelivery
+from engine.usecases.email_in import EmailIntake
+from engine.usecases.outbox import ChannelTransport, MessageTransport, OutboxDelivery
 from mail.compose import TemplateComposer
+from mail.intake import IntakeLimits, WebhookMailIntake
 from mail.settings import MailSettings
 from mail.smtp import SmtpTransport
 from tasks import build_registry
 from web.app import WebSettings, _local_secret, create_app
 from webhooks.inbound import StandardWebhooksVerifier
+from webhooks.outbound import WebhookTransport
 
 BUNDLED_DIAGRAM = REPO_ROOT / "bpmn" / "support_ticket.bpmn"
 EMAIL_HELD = "Email is not configured: messages are held, see /outbox (set TICKETFLOW_SMTP_URL to send them)"
@@ -54,9 +57,15 @@ def make_transport(mail: MailSettings | None = None) -> MessageTransport | None:
     return SmtpTransport(mail) if mail.server is not None else None
 
 
-def make_delivery(runtime: Runtime, mail: MailSettings | None = None) -> OutboxDelivery:
-    """The outbox's delivery over ``runtime`` with the configured transport (or held mode)."""
-    return OutboxDelivery(runtime, make_transport(mail))
+def make_delivery(runtime: Runtime, mail: MailSettings | None = None,
+                  webhooks: WebhookTransport | None = None) -> OutboxDelivery:
+    """The outbox's delivery over ``runtime``: email through the configured SMTP server (held when there is none)
+    and webhooks over HTTP (``TICKETFLOW_WEBHOOKS_ALLOW_HOSTS`` says which private hosts they may reach)."""
+    transports: dict[str, MessageTransport] = {"webhook": webhooks or WebhookTransport()}
+    email = make_transport(mail)
+    if email is not None:
+        transports["email"] = email
+    return OutboxDelivery(runtime, ChannelTransport(transports))
 
 
 def deploy_file(runtime: Runtime, path: Path = BUNDLED_DIAGRAM, actor: Actor | None = None) -> tuple[int, bool]:
@@ -70,5 +79,6 @@ def make_app(config: EngineConfig | None = None, settings: WebSettings | None = 
     """The web app over the configured database (``TICKETFLOW_*`` environment variables by default)."""
     settings = settings or WebSettings.from_env()
     links = make_answer_links(settings.secret_key)
-    return create_app(make_runtime(config or EngineConfig.from_env(), links=links), settings,
-                      verifier=StandardWebhooksVerifier())
+    runtime = make_runtime(config or EngineConfig.from_env(), links=links)
+    return create_app(runtime, settings, verifier=StandardWebhooksVerifier(),
+                      ingest_email=WebhookMailIntake(EmailIntake.over(runtime), IntakeLimits.from_env()))

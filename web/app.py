@@ -13,6 +13,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from engine.runtime import Runtime
 from engine.usecases.audit import AuditService
 from engine.usecases.channels import DeliveryVerifier
+from engine.usecases.email_in import EmailIngest
 from engine.usecases.page_sessions import PageSessions, SessionLimits
 from engine.usecases.users import Directory
 from web import problems
@@ -63,12 +64,13 @@ class Services:
     audit: AuditService
     page_sessions: PageSessions
     verifier: DeliveryVerifier | None = None  # checks inbound webhooks' signatures (``webhooks.inbound``)
+    ingest_email: EmailIngest | None = None  # reads a raw email a channel's webhook carried (``mail.intake``)
 
 
 def create_app(runtime: Runtime, settings: WebSettings | None = None,
-               verifier: DeliveryVerifier | None = None) -> Flask:
+               verifier: DeliveryVerifier | None = None, ingest_email: EmailIngest | None = None) -> Flask:
     """Build the app over ``runtime`` (``ticketflow.composition.make_runtime`` wires the shipped one); without a
-    ``verifier`` inbound webhooks are refused (503)."""
+    ``verifier`` inbound webhooks are refused (503), and without ``ingest_email`` the raw emails they carry."""
     settings = settings or WebSettings.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -81,7 +83,7 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
     app.extensions["ticketflow"] = Services(runtime, Directory(runtime.sessions, runtime.clock),
                                             AuditService(runtime),
                                             PageSessions(runtime.sessions, runtime.clock, settings.session_limits),
-                                            verifier)
+                                            verifier, ingest_email)
     app.html_error = _html_error  # type: ignore[attr-defined]
     problems.install(app)
 
@@ -89,9 +91,10 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
     from web.api.conversation import conversation_api
     from web.api.meta import meta
     from web.api.outbox import outbox_api
+    from web.api.subscriptions import subscriptions_api
     from web.api.v1 import api
     from web.api.webhooks import channels_api, webhooks
-    from web.pages import answers, attention, conversation, outbox  # noqa: F401 - add their routes to the pages blueprint
+    from web.pages import answers, attention, channels, conversation, outbox, subscriptions  # noqa: F401 - add their routes to the pages blueprint
     from web.pages.views import pages
 
     app.register_blueprint(api)
@@ -102,6 +105,7 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
     app.register_blueprint(pages)
     app.register_blueprint(channels_api)
     app.register_blueprint(webhooks)
+    app.register_blueprint(subscriptions_api)
 
     @app.after_request
     def _hardening(response: Response) -> Response:

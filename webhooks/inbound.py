@@ -20,8 +20,10 @@ STALE = {"Message timestamp too old": "the webhook-timestamp is more than five m
          "Invalid Signature Headers": "the webhook-timestamp is not a number of seconds since 1970"}
 
 
-def verify_delivery(headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> VerifiedDelivery | Refusal:
-    """The delivery's webhook-id and JSON body when one of ``secrets`` signed it recently, else why not."""
+def verify_delivery(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
+                    json_body: bool = True) -> VerifiedDelivery | Refusal:
+    """The delivery's webhook-id and JSON body (None unless ``json_body``) when one of ``secrets`` signed it
+    recently, else why not."""
     given = {name.lower(): value for name, value in headers.items()}
     missing = [name for name in HEADERS if not given.get(name)]
     if missing:
@@ -35,6 +37,8 @@ def verify_delivery(headers: Mapping[str, str], body: bytes, secrets: Sequence[s
         return refusal
     if len(given["webhook-id"]) > limits.WEBHOOK_ID or limits.unstorable(given["webhook-id"]):
         return Refusal("malformed", f"the webhook-id must be at most {limits.WEBHOOK_ID} characters of text")
+    if not json_body:
+        return VerifiedDelivery(given["webhook-id"], None)
     try:
         payload = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
@@ -65,5 +69,6 @@ def _no_constant(name: str) -> Any:
 class StandardWebhooksVerifier:
     """The ``DeliveryVerifier`` the composition root hands the web app."""
 
-    def __call__(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> VerifiedDelivery | Refusal:
-        return verify_delivery(headers, body, secrets)
+    def __call__(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
+                 json_body: bool = True) -> VerifiedDelivery | Refusal:
+        return verify_delivery(headers, body, secrets, json_body)

@@ -24,6 +24,7 @@ from engine.process.definitions import Definition
 from engine.process.sandbox import TicketScriptEngine, compile_expression
 from engine.store.history import Journal, Where, canonical
 from engine.store.tickets import TicketRecord, TicketStore, WorkItem
+from engine.store.webhooks import queue_events
 
 
 class Execution:
@@ -195,7 +196,10 @@ class Execution:
         """Serialize the workflow and write the ticket and its new events (version-checked)."""
         assert self.store is not None
         self.ticket.workflow = workflow_state.dump(self.workflow)
-        self.store.save(self.ticket, self.journal.take())
+        events = self.journal.take()
+        self.store.save(self.ticket, events)
+        # Outbound webhooks commit with the state change they report, or not at all.
+        queue_events(self.store.connection, self.ticket.id, self.ticket.number, events, self.lane_roles, self.now)
         if self._carried_over:
             return self.store.ready_tasks(self.ticket.id)
         return self._added

@@ -163,7 +163,8 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),
-                      Index("ix_outbox_message_id", "message_id", unique=True))
+                      Index("ix_outbox_message_id", "message_id", unique=True),
+                      Index("ix_outbox_subscription", "subscription_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
@@ -183,6 +184,8 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(36))  # the lease holder's random token
     last_error: Mapped[str | None] = mapped_column(Text)
     delivery_response: Mapped[str | None] = mapped_column(Text)  # the mail server's answer on acceptance
+    # the webhook subscription a ``webhook`` row goes to (None for email)
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_subscription.id"))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
@@ -378,3 +381,39 @@ class WebhookDelivery(Base):
     webhook_id: Mapped[str] = mapped_column(String(limits.WEBHOOK_ID))
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
     received_at: Mapped[datetime]
+
+
+class WebhookSubscription(Base):
+    """An outbound webhook: where ticket events are POSTed, which ones, and the ``whsec_`` secret that signs them
+    (kept, not hashed: Standard Webhooks signs with HMAC over the secret itself). A 410 from the receiver disables
+    it, with the reason."""
+
+    __tablename__ = "webhook_subscription"
+    __table_args__ = (Index("ix_webhook_subscription_active", "disabled", "deleted"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(limits.RECIPIENT))
+    event_types: Mapped[list[Any]]
+    description: Mapped[str] = mapped_column(String(limits.PERSON_NAME), default="")
+    secret: Mapped[str] = mapped_column(String(100))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)  # removed: kept for its delivery history
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
+
+
+class WebhookAttempt(Base):
+    """One attempt to deliver an outbox webhook row: the receiver's status code (None when it never answered),
+    how long it took and, on failure, why."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscription.id"), index=True)
+    attempt: Mapped[int]
+    at: Mapped[datetime]
+    status_code: Mapped[int | None]
+    latency_ms: Mapped[int]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -9,7 +9,7 @@ pending, claimable again once its lease has passed (at-least-once, the same Mess
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -35,19 +35,27 @@ class OutboxItem:
     attempts: int  # this attempt included
     created_at: datetime
     locked_until: datetime
+    channel: str = "email"  # email | webhook: which transport and retry schedule
+    subscription_id: int | None = None  # a webhook row's subscription (its URL is ``recipient``)
+    secret: str | None = field(default=None, repr=False)  # the subscription's signing secret
+    subscription_disabled: bool = False  # disabled or removed since the row was queued
 
 
 _ITEM = ("o.id", "o.ticket_id", "t.number", "o.purpose", "o.recipient", "o.subject", "o.body", "o.html",
-         "o.message_id", "o.in_reply_to", "o.attempts", "o.created_at", "o.locked_until")
+         "o.message_id", "o.in_reply_to", "o.attempts", "o.created_at", "o.locked_until", "o.channel",
+         "o.subscription_id", "s.secret", "COALESCE(s.disabled OR s.deleted, FALSE)")
 _TIMES = {name for name in ("created_at", "locked_until")}
-_DUE = ("o.channel = 'email' AND o.state = 'pending' AND o.next_attempt_at <= ? "
+_DUE = ("o.channel IN ({channels}) AND o.state = 'pending' AND o.next_attempt_at <= ? "
         "AND (o.locked_until IS NULL OR o.locked_until <= ?)")
-_FIRST_OF_TICKET = ("NOT EXISTS (SELECT 1 FROM outbox e WHERE e.ticket_id = o.ticket_id AND e.channel = 'email' "
+# In order per ticket and destination: the mailbox, or each webhook subscription.
+_FIRST_OF_TICKET = ("NOT EXISTS (SELECT 1 FROM outbox e WHERE e.ticket_id = o.ticket_id AND e.channel = o.channel "
+                    "AND COALESCE(e.subscription_id, 0) = COALESCE(o.subscription_id, 0) "
                     "AND e.state = 'pending' AND e.id < o.id)")
 _SQL_CLAIM = ("UPDATE outbox SET locked_until = ?, claimed_by = ?, attempts = attempts + 1 WHERE id IN ("
               f"SELECT o.id FROM outbox o WHERE {_DUE} AND {_FIRST_OF_TICKET} ORDER BY o.id LIMIT ?{{lock}}) "
               "AND (locked_until IS NULL OR locked_until <= ?)")
 _SQL_CLAIMED = (f"SELECT {', '.join(_ITEM)} FROM outbox o LEFT JOIN ticket t ON t.id = o.ticket_id "
+                "LEFT JOIN webhook_subscription s ON s.id = o.subscription_id "
                 "WHERE o.claimed_by = ? AND o.state = 'pending' ORDER BY o.id")
 _SQL_DELIVERED = ("UPDATE outbox SET state = 'delivered', sent_at = ?, delivery_response = ?, last_error = NULL, "
                   "locked_until = NULL, claimed_by = NULL WHERE id = ? AND state = 'pending'")
@@ -55,11 +63,13 @@ _SQL_FAILED = ("UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?
                "claimed_by = NULL WHERE id = ? AND state = 'pending' AND claimed_by = ?")
 _SQL_RELEASE = ("UPDATE outbox SET locked_until = NULL, claimed_by = NULL, attempts = attempts - 1 "
                 "WHERE claimed_by = ? AND state = 'pending'")
-_SQL_HOLD = (f"UPDATE outbox SET state = 'held' WHERE id IN (SELECT o.id FROM outbox o WHERE {_DUE})")
+_SQL_HOLD = (f"UPDATE outbox SET state = 'held' WHERE id IN (SELECT o.id FROM outbox o WHERE "
+             f"{_DUE.format(channels=repr('email'))})")
 _SQL_RETRY = ("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, locked_until = NULL, "
               "claimed_by = NULL WHERE id = ? AND state IN ('pending', 'held', 'dead') "
               "AND (locked_until IS NULL OR locked_until <= ?)")
 _SQL_STATE = "SELECT state, attempts, ticket_id, purpose FROM outbox WHERE id = ?"
+EMAIL = ("email",)
 
 
 class OutboxStore:
@@ -68,17 +78,21 @@ class OutboxStore:
     def __init__(self, connection: Connection) -> None:
         self.sql = Driver.of(connection)
 
-    def claim(self, now: datetime, lease_until: datetime, token: str, batch: int) -> list[OutboxItem]:
-        """Lease up to ``batch`` due messages to ``token`` (counting the attempt) and return them, oldest first."""
+    def claim(self, now: datetime, lease_until: datetime, token: str, batch: int,
+              channels: Sequence[str] = EMAIL) -> list[OutboxItem]:
+        """Lease up to ``batch`` due messages of ``channels`` to ``token`` (counting the attempt) and return them,
+        oldest first."""
         time_in = self.sql.time_in
         lock = " FOR UPDATE OF o SKIP LOCKED" if self.sql.postgres else ""
-        self.sql.execute(_SQL_CLAIM.format(lock=lock),
+        named = ", ".join(repr(c) for c in channels if c in ("email", "webhook"))  # fixed words, never input
+        self.sql.execute(_SQL_CLAIM.format(lock=lock, channels=named),
                          (time_in(lease_until), token, time_in(now), time_in(now), batch, time_in(now)))
         return [self._item(row) for row in self.sql.execute(_SQL_CLAIMED, (token,)).fetchall()]
 
     def _item(self, row: Sequence[Any]) -> OutboxItem:
         names = [f.name for f in fields(OutboxItem)]
         values: list[Any] = [self.sql.time_out(v) if name in _TIMES else v for name, v in zip(names, row, strict=True)]
+        values[-1] = bool(values[-1])  # SQLite answers 0 or 1
         return OutboxItem(*values)
 
     def delivered(self, message: int, at: datetime, response: str) -> bool:

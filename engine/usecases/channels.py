@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, cast
 
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine import limits
@@ -46,6 +46,7 @@ class ChannelView:
     created_by: str
     secrets: int
     rotated_at: datetime  # when its newest secret was made
+    tickets: int = 0  # how many tickets it opened (shown on the admins' page; the API document lists no such field)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "created_at": self.created_at.isoformat(), "created_by": self.created_by,
@@ -71,7 +72,9 @@ class Refusal:
 class DeliveryVerifier(Protocol):
     """Checks a delivery's Standard Webhooks headers and raw body against a channel's secrets."""
 
-    def __call__(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> VerifiedDelivery | Refusal:
+    def __call__(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
+                 json_body: bool = True) -> VerifiedDelivery | Refusal:
+        """With ``json_body`` False the body is only verified, not parsed (a raw email): the payload is None."""
         ...
 
 
@@ -133,8 +136,9 @@ class ChannelAdmin:
             made: dict[int, list[datetime]] = {}
             for channel_id, created_at in uow.connection.execute(select(SECRET.c.channel_id, SECRET.c.created_at)):
                 made.setdefault(channel_id, []).append(created_at)
+            opened = _tickets_opened(uow.connection, [row.name for row in channels])
         return [ChannelView(row.name, row.created_at, row.created_by, len(made.get(row.id, [])),
-                            max(made.get(row.id, [row.created_at]))) for row in channels]
+                            max(made.get(row.id, [row.created_at])), opened.get(row.name, 0)) for row in channels]
 
     def rotate(self, actor: Actor, name: str, retire: bool = False) -> str | None:
         """Add a second secret and return it (both verify until the older is retired); with ``retire``, drop every
@@ -205,11 +209,31 @@ class WebhookIntake:
 
     def _recorded(self, key: DeliveryKey) -> str | None:
         """The number of the ticket the delivery ``key`` opened, if one did."""
-        query = (select(Ticket.__table__.c.number)
-                 .join_from(DELIVERY, Ticket.__table__, Ticket.__table__.c.id == DELIVERY.c.ticket_id)
-                 .where(DELIVERY.c.channel == key.channel, DELIVERY.c.webhook_id == key.webhook_id))
         with self.runtime.uow(read_only=True) as uow:
-            return uow.connection.execute(query).scalar()
+            return delivered_ticket(uow.connection, key)
+
+
+def delivered_ticket(connection: Connection, key: DeliveryKey) -> str | None:
+    """The number of the ticket an earlier delivery with ``key`` opened (or, a raw email, landed on), if any."""
+    query = (select(Ticket.__table__.c.number)
+             .join_from(DELIVERY, Ticket.__table__, Ticket.__table__.c.id == DELIVERY.c.ticket_id)
+             .where(DELIVERY.c.channel == key.channel, DELIVERY.c.webhook_id == key.webhook_id))
+    return connection.execute(query).scalar()
+
+
+def record_delivery(connection: Connection, key: DeliveryKey, ticket_id: int, now: datetime) -> None:
+    """Write the delivery's key for the ticket it landed on; a second copy then fails on the unique key."""
+    connection.execute(insert(DELIVERY).values(channel=key.channel, webhook_id=key.webhook_id, ticket_id=ticket_id,
+                                               received_at=now))
+
+
+def _tickets_opened(connection: Connection, names: list[str]) -> dict[str, int]:
+    """How many tickets each of the channels ``names`` opened (their channel is the channel's name)."""
+    if not names:
+        return {}
+    channel = Ticket.__table__.c.channel
+    query = select(channel, func.count()).where(channel.in_(names)).group_by(channel)
+    return {name: count for name, count in connection.execute(query)}
 
 
 def intake_of(name: str, payload: Any) -> TicketIntake:

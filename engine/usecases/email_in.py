@@ -14,9 +14,10 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import NestedTransaction
+from sqlalchemy.exc import IntegrityError
 
 from engine import limits
 from engine.access import Actor
@@ -25,8 +26,9 @@ from engine.store.conversation import ConversationStore, EntryRow, NewAttachment
 from engine.store.history import Journal
 from engine.store.tickets import TicketRecord, TicketStore
 from engine.store.uow import UnitOfWork
-from engine.usecases.tickets import TicketIntake
+from engine.usecases.tickets import DeliveryKey, TicketIntake
 
+from .channels import channel_actor, delivered_ticket, record_delivery
 from .conversation import ConversationUseCases, entry_event
 
 INTAKE = Actor("email intake", "l1")  # who registers a ticket that came in by email (recorded as registered_by)
@@ -50,6 +52,7 @@ class InboundEmail:
     attachments: tuple[NewAttachment, ...] = ()
     note: str | None = None  # what was not kept (parts over the limits), in words
     channel: str = "email"  # the channel a new ticket is registered as having come in by
+    delivery: DeliveryKey | None = None  # a registered channel's signed webhook that carried it, if one did
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,23 @@ class IntakeOutcome:
 
     outcome: str
     ticket_number: str | None
+
+
+@dataclass(frozen=True)
+class UnreadableEmail:
+    """A raw message that was not accepted, in plain words; ``too_large`` when only its size was the problem."""
+
+    detail: str
+    too_large: bool = False
+
+
+class EmailIngest(Protocol):
+    """Reads a raw RFC 5322 message a channel's signed webhook carried and receives it (``mail`` implements it)."""
+
+    max_bytes: int  # the largest message it reads
+
+    def __call__(self, raw: bytes, channel: str, webhook_id: str) -> IntakeOutcome | UnreadableEmail:
+        ...
 
 
 class _Savepoint(UnitOfWork):
@@ -90,13 +110,34 @@ class EmailIntake(ConversationUseCases):
         return _Savepoint(outer) if outer is not None and not read_only else super().uow(read_only)
 
     def receive(self, mail: InboundEmail) -> IntakeOutcome:
-        """Record ``mail``: on its ticket, as a new ticket, or (an unmatched auto-reply) on none."""
+        """Record ``mail``: on its ticket, as a new ticket, or (an unmatched auto-reply) on none. A message a
+        channel's webhook carried is received once per (channel, webhook-id): a copy answers the first one's ticket."""
+        key = mail.delivery
+        earlier = self._delivered(key) if key is not None else None
+        if earlier is not None:
+            return IntakeOutcome("duplicate", earlier)
+        try:
+            received = self._receive_retrying(mail)
+        except IntegrityError:  # a copy that arrived at the same moment wrote the delivery key first
+            earlier = self._delivered(key) if key is not None else None
+            if earlier is None:
+                raise
+            return IntakeOutcome("duplicate", earlier)
+        if key is not None and received.outcome == "duplicate":  # a copy at the same moment recorded it first
+            return IntakeOutcome("duplicate", self._delivered(key))
+        return received
+
+    def _receive_retrying(self, mail: InboundEmail) -> IntakeOutcome:
         for _ in range(TRIES - 1):
             try:
                 return self._receive(mail)
             except Conflict:
                 continue  # a step of the same ticket committed meanwhile: thread it again
         return self._receive(mail)
+
+    def _delivered(self, key: DeliveryKey) -> str | None:
+        with super().uow(read_only=True) as uow:
+            return delivered_ticket(uow.connection, key)
 
     def _receive(self, mail: InboundEmail) -> IntakeOutcome:
         now = self.clock()
@@ -117,6 +158,8 @@ class EmailIntake(ConversationUseCases):
             seen = ticket.version
             try:
                 self._post_received(store, ticket, entry)
+                if mail.delivery is not None and not opened:  # opening the ticket wrote the key of its delivery
+                    record_delivery(uow.connection, mail.delivery, ticket.id, now)
                 uow.commit()
             except BaseException:
                 if opened:
@@ -185,7 +228,9 @@ class EmailIntake(ConversationUseCases):
             contact["name"] = limits.clip(mail.from_name, limits.CONTACT_DETAIL)
         token = _OUTER.set(uow)
         try:
-            view = self.open_ticket(intake_of(mail, customer, contact), INTAKE)
+            key = mail.delivery  # a registered channel's webhook opens the ticket as that channel, on it
+            actor = channel_actor(key.channel) if key is not None else INTAKE
+            view = self.open_ticket(intake_of(mail, customer, contact), actor, key)
         finally:
             _OUTER.reset(token)
         ticket = store.ticket_by_number(view.number)

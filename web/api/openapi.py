@@ -7,6 +7,7 @@ from engine.access import ROLES
 from engine.limits import CHANNEL_NAME, DESCRIPTION
 from engine.usecases.channels import NAME_PATTERN
 from engine.usecases.knowledge import ARTICLE_SCHEMA
+from engine.usecases.subscriptions import known_events
 from engine.usecases.tickets import CHANNELS
 from web.api.v1 import MAX_OFFSET, MAX_PAGE
 
@@ -214,6 +215,7 @@ def _paths() -> dict[str, Any]:
         **_audit_paths(),
         **_outbox_paths(),
         **_channel_paths(),
+        **_subscription_paths(),
         **_conversation_paths(),
         "/api/v1/me": {"get": {"summary": "Who the token belongs to", "operationId": "me",
                                "responses": _responses(200, _ref("User"))}},
@@ -359,7 +361,30 @@ def _channel_paths() -> dict[str, Any]:
             "operationId": "inbound_webhook", "security": [],
             "parameters": [{**name, "name": "channel"}, *signed], "requestBody": _json_body(delivery),
             "responses": inbound}},
+        "/webhooks/inbound/{channel}/email": _email_path([{**name, "name": "channel"}, *signed], location),
     }
+
+
+def _email_path(parameters: list[dict[str, Any]], location: dict[str, Any]) -> dict[str, Any]:
+    """A mail gateway's signed delivery of one raw email: read and threaded as `ticketflow mail ingest` does."""
+    received = _obj({"outcome": {"type": "string", "enum": ["opened", "added", "internal", "recorded", "duplicate"]},
+                     "number": NULLABLE_STRING})
+    responses = _responses(201, received, 404, 413, 415, headers=location)
+    responses["201"]["description"] = "A new ticket, opened by the message"
+    responses["200"] = {"description": "A reply or a note in a ticket's conversation, an auto-reply or bounce "
+                                       "recorded only, or a copy of an earlier delivery", "headers": location,
+                        "content": {"application/json": {"schema": received}}}
+    responses["400"]["description"] = "The message cannot be read (do not send it again)"
+    responses["503"] = {"description": "Not stored for now: send it again after Retry-After seconds",
+                        "headers": {"Retry-After": {"schema": {"type": "string"}}},
+                        "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+    return {"post": {
+        "summary": "A mail gateway's signed delivery (Standard Webhooks, no bearer token) of one raw RFC 5322 "
+                   "message: a new ticket, or a reply threaded into its ticket's conversation",
+        "operationId": "inbound_email", "security": [], "parameters": parameters,
+        "requestBody": {"required": True, "content": {media: {"schema": {"type": "string"}} for media in (
+            "message/rfc822", "application/octet-stream")}},
+        "responses": responses}}
 
 
 def _outbox_message_schema() -> dict[str, Any]:
@@ -383,4 +408,55 @@ def document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                        "schemas": _schemas()},
+    }
+
+
+def _subscription_paths() -> dict[str, Any]:
+    """Outbound webhooks (admin): subscriptions, their deliveries, the dead letters and redelivery."""
+    number = {"type": "string", "pattern": "^[0-9]{1,10}$"}
+    subscription_id = {"name": "subscription_id", "in": "path", "required": True, "schema": number}
+    delivery_id = {"name": "delivery_id", "in": "path", "required": True, "schema": number}
+    events = {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(known_events())}}
+    subscription = _obj({"id": {"type": "integer"}, "url": {"type": "string"}, "events": events,
+                         "description": {"type": "string"}, "disabled": {"type": "boolean"},
+                         "disabled_reason": NULLABLE_STRING, "created_at": {"type": "string", "format": "date-time"},
+                         "created_by": {"type": "string"}, "href": {"type": "string"}})
+    created = {**subscription, "properties": {**subscription["properties"], "secret": {
+        "type": "string", "pattern": "^whsec_"}}, "required": [*subscription["required"], "secret"]}
+    attempt = _obj({"attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                    "status": {"type": ["integer", "null"]}, "latency_ms": {"type": "integer"},
+                    "error": NULLABLE_STRING})
+    delivery = _obj({"id": {"type": "integer"}, "subscription_id": {"type": "integer"}, "event": {"type": "string"},
+                     "ticket": NULLABLE_STRING, "state": {"type": "string"},
+                     "attempts": {"type": "array", "items": attempt}, "last_error": NULLABLE_STRING,
+                     "next_attempt_at": {"type": "string", "format": "date-time"},
+                     "created_at": {"type": "string", "format": "date-time"}, "redeliver": {"type": "string"}})
+    listing = _obj({"items": {"type": "array", "items": delivery}})
+    adding = _obj({"url": {"type": "string", "maxLength": 500}, "events": events,
+                   "description": {"type": "string", "maxLength": 200}}, ["url", "events"])
+    return {
+        "/api/v1/webhooks/subscriptions": {
+            "get": {"summary": "Outbound webhook subscriptions; never their secrets (admin)",
+                    "operationId": "list_subscriptions",
+                    "responses": _responses(200, _obj({"items": {"type": "array", "items": subscription}}), 403)},
+            "post": {"summary": "Subscribe a URL to ticket events; the answer carries its signing secret, shown once "
+                                "(admin)", "operationId": "add_subscription", "requestBody": _json_body(adding),
+                     "responses": _responses(201, created, 403, 413, 415, 422)}},
+        "/api/v1/webhooks/subscriptions/{subscription_id}": {
+            "get": {"summary": "One subscription (admin)", "operationId": "get_subscription",
+                    "parameters": [subscription_id], "responses": _responses(200, subscription, 403, 404)},
+            "delete": {"summary": "Stop sending to a subscription; its history stays (admin)",
+                       "operationId": "remove_subscription", "parameters": [subscription_id],
+                       "responses": {**_responses(204, None, 403, 404), "204": {"description": "Removed"}}}},
+        "/api/v1/webhooks/subscriptions/{subscription_id}/deliveries": {"get": {
+            "summary": "The subscription's latest deliveries with their attempts: status codes, latency (admin)",
+            "operationId": "list_subscription_deliveries", "parameters": [subscription_id],
+            "responses": _responses(200, listing, 403, 404)}},
+        "/api/v1/webhooks/dead-letters": {"get": {
+            "summary": "Webhook deliveries given up on (admin)", "operationId": "list_dead_letters",
+            "responses": _responses(200, listing, 403)}},
+        "/api/v1/webhooks/deliveries/{delivery_id}/redeliver": {"post": {
+            "summary": "Deliver a dead or waiting webhook event again now (admin; recorded in the ticket's history)",
+            "operationId": "redeliver_webhook", "parameters": [delivery_id],
+            "responses": _responses(200, delivery, 403, 404, 409)}},
     }
