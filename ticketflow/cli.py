@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args, config) or 0)
     except TicketflowError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
+        for problem in getattr(exc, "errors", []):  # InvalidInput: say which field and why
+            print(f"  {problem.pointer.lstrip('/') or 'input'}: {problem.message}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -173,7 +175,7 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
 
     runtime = make_runtime(config)
     delivery = make_delivery(runtime)
-    if delivery.transport is None:
+    if delivery.holds_email:
         print(EMAIL_HELD)  # first, so that `make run` says it before anything else
     if args.demo_users:
         print("Demo users (sign in at /sign-in with a token, or send it as 'Authorization: Bearer <token>'):")

@@ -38,7 +38,7 @@ def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8000, worker_in
           delivery: OutboxDelivery | None = None, held_said: bool = False) -> None:
     """Serve the app until Ctrl-C, with the worker (timers, the outbox, anchors) in a thread unless told not to."""
     delivery = delivery or make_delivery(runtime)
-    if delivery.transport is None and not held_said:
+    if delivery.holds_email and not held_said:
         announce(EMAIL_HELD)
     app = create_app(runtime, settings)
     server = make_server(host, port, app, threaded=True)

@@ -147,11 +147,16 @@ class OutboxDelivery:
         self.channels: tuple[str, ...] = (tuple(transports) if isinstance(transports, dict)
                                           else ("email",) if transport is not None else ())
 
+    @property
+    def holds_email(self) -> bool:
+        """True when no transport sends email (email not configured): email rows are kept as held."""
+        return "email" not in self.channels
+
     def deliver_due(self, stopping: Callable[[], bool] = lambda: False) -> DeliveryReport:
         """Deliver every due row, batch after batch; when ``stopping()`` turns true the row in hand is
         finished and the rest of the batch is released at once (another worker may take it)."""
         report = DeliveryReport()
-        if "email" not in self.channels:
+        if self.holds_email:
             report.held = self._hold_due()
         if self.transport is None or not self.channels:
             return report

@@ -54,3 +54,26 @@ def test_every_positional_argument_is_described(capsys: pytest.CaptureFixture[st
         positional = help_text.split("positional arguments:")[1].split("options:")[0]
         for line in positional.strip().splitlines():
             assert len(line.split(None, 1)) == 2, f"{' '.join(command)}: '{line.strip()}' has no description"
+
+
+def test_a_refused_input_names_each_field_and_why(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TICKETFLOW_DATABASE_URL", sqlite_url)
+    assert main(["webhooks", "add", "ftp://example.com/hook", "--events", "ticket.opened"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "\n  url: " in error
+
+
+def test_serve_says_first_that_email_is_held_when_no_smtp_server_is_configured(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import ticketflow.serve
+    from ticketflow.composition import EMAIL_HELD
+
+    monkeypatch.setenv("TICKETFLOW_DATABASE_URL", sqlite_url)
+    monkeypatch.delenv("TICKETFLOW_SMTP_URL", raising=False)
+    monkeypatch.setattr(ticketflow.serve, "serve", lambda *args, **kwargs: None)  # not the server itself
+    assert main(["serve", "--demo-users"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == EMAIL_HELD
+    monkeypatch.setenv("TICKETFLOW_SMTP_URL", "smtp://127.0.0.1:2525")
+    assert main(["serve"]) == 0
+    assert EMAIL_HELD not in capsys.readouterr().out
