@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from engine.access import Actor
 from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
@@ -100,24 +100,41 @@ class OutboxAdmin:
         return self.message(actor, message)
 
     def _retry_once(self, actor: Actor, message: int) -> None:
-        now = self.runtime.clock()
         with self.runtime.uow() as uow:
-            outbox, store = OutboxStore(uow.connection), TicketStore(uow.connection)
-            found = outbox.state(message)
-            if found is None:
-                raise NotFound(f"message {message} does not exist")
-            state, attempts, ticket_id, purpose = found
-            if state == "delivered":
-                raise Conflict(f"message {message} was already delivered; there is nothing to retry")
-            if not outbox.retry(message, now):
-                raise Conflict(f"message {message} is being sent right now; look again in a minute")
-            ticket = store.ticket(ticket_id) if ticket_id is not None else None
-            if ticket is not None:
-                journal = Journal(ticket)
-                journal.record("message_retry_requested", actor.name, now, {
-                    "message_id": message, "purpose": purpose, "previous_state": state, "attempts": attempts})
-                store.save(ticket, journal.take())
+            requeue(uow.connection, message, actor, self.runtime.clock(), Requeue(
+                f"message {message}", "retry", "message_retry_requested", "message_id", "purpose"))
             uow.commit()
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """How one kind of outbox row is named when it is sent again: in refusals, and in its ticket's history."""
+
+    what: str  # "message 7", "webhook delivery 7"
+    verb: str  # "retry", "redeliver"
+    event: str  # the history event recorded
+    id_key: str  # the event's key for the row id
+    purpose_key: str  # and for the row's purpose (a message's kind, a webhook's event type)
+
+
+def requeue(connection: Connection, row: int, actor: Actor, now: datetime, naming: Requeue) -> None:
+    """Make outbox row ``row`` due now on a fresh schedule and record it in its ticket's history, in the caller's
+    transaction. A delivered row, or one being sent right now, is refused; a missing one does not exist."""
+    outbox, store = OutboxStore(connection), TicketStore(connection)
+    found = outbox.state(row)
+    if found is None:
+        raise NotFound(f"{naming.what} does not exist")
+    state, attempts, ticket_id, purpose = found
+    if state == "delivered":
+        raise Conflict(f"{naming.what} was already delivered; there is nothing to {naming.verb}")
+    if not outbox.retry(row, now):
+        raise Conflict(f"{naming.what} is being sent right now; look again in a minute")
+    ticket = store.ticket(ticket_id) if ticket_id is not None else None
+    if ticket is not None:
+        journal = Journal(ticket)
+        journal.record(naming.event, actor.name, now, {
+            naming.id_key: row, naming.purpose_key: purpose, "previous_state": state, "attempts": attempts})
+        store.save(ticket, journal.take())
 
 
 def _view(row: Any) -> MessageView:

@@ -21,15 +21,13 @@ from sqlalchemy import Table, func, insert, select, update
 
 from engine import limits
 from engine.access import Actor
-from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from engine.store.history import Journal
+from engine.errors import FieldError, Forbidden, InvalidInput, NotFound
 from engine.store.models import OutboxMessage, Ticket, WebhookAttempt, WebhookSubscription
-from engine.store.outbox import OutboxStore
-from engine.store.tickets import TicketStore
 from engine.store.webhooks import EVENT_TYPES, forget_subscriptions
 
 from .base import RuntimeCore
 from .channels import new_secret
+from .outbox_admin import Requeue, requeue
 
 ALLOW_HOSTS = "TICKETFLOW_WEBHOOKS_ALLOW_HOSTS"
 SUBSCRIPTION = cast(Table, WebhookSubscription.__table__)
@@ -250,22 +248,11 @@ class SubscriptionAdmin:
         _admin_only(actor)
         now = self.runtime.clock()
         with self.runtime.uow() as uow:
-            outbox, store = OutboxStore(uow.connection), TicketStore(uow.connection)
             channel = uow.connection.execute(select(OUTBOX.c.channel).where(OUTBOX.c.id == delivery)).scalar()
-            found = outbox.state(delivery) if channel == "webhook" else None
-            if found is None:
+            if channel != "webhook":  # an email is the outbox's, not a webhook delivery
                 raise NotFound(f"webhook delivery {delivery} does not exist")
-            state, attempts, ticket_id, event = found
-            if state == "delivered":
-                raise Conflict(f"webhook delivery {delivery} was already delivered; there is nothing to redeliver")
-            if not outbox.retry(delivery, now):
-                raise Conflict(f"webhook delivery {delivery} is being sent right now; look again in a minute")
-            ticket = store.ticket(ticket_id) if ticket_id is not None else None
-            if ticket is not None:
-                journal = Journal(ticket)
-                journal.record("webhook_redelivery_requested", actor.name, now, {
-                    "delivery_id": delivery, "event": event, "previous_state": state, "attempts": attempts})
-                store.save(ticket, journal.take())
+            requeue(uow.connection, delivery, actor, now, Requeue(
+                f"webhook delivery {delivery}", "redeliver", "webhook_redelivery_requested", "delivery_id", "event"))
             uow.commit()
         return self._deliveries(OUTBOX.c.id == delivery, 1)[0]
 
