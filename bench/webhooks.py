@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -29,8 +28,6 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -39,6 +36,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api import gunicorn_server  # noqa: E402
+from bench.scratch import scratch_postgres  # noqa: E402
 
 CLIENTS = 4
 DELIVERIES = 200
@@ -123,27 +121,6 @@ def run(folder: Path, url: str, workers: int) -> str:
     return f"{DELIVERIES / seconds:8.1f} deliveries/s   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms"
 
 
-@contextmanager
-def scratch_postgres() -> Iterator[str | None]:
-    """A fresh PostgreSQL database (dropped afterwards), or None when the server does not answer."""
-    import psycopg
-
-    admin = os.environ.get("TICKETFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"ticketflow_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        print(f"PostgreSQL skipped: {str(exc).strip().splitlines()[0]}")
-        yield None
-        return
-    try:
-        yield admin.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 OUT_TICKETS = 150
 
 
@@ -210,7 +187,7 @@ def main_outbound() -> None:
     print(f"Outbound webhooks: the events of {OUT_TICKETS} opened tickets (subscription to every type), signed and "
           "POSTed to a receiver on loopback")
     for workers in (1, 2):
-        with scratch_postgres() as url:
+        with scratch_postgres("webhooks") as url:
             if url is not None:
                 print(f"PostgreSQL, {workers} worker(s)   {outbound(url, workers)}", flush=True)
 
@@ -224,7 +201,7 @@ def main() -> int:
             sqlite_url = f"sqlite:///{folder / 'bench.db'}"
             print(f"SQLite, 1 process       {run(folder, sqlite_url, 1)}", flush=True)
             for workers in (1, 2):
-                with scratch_postgres() as url:
+                with scratch_postgres("webhooks") as url:
                     if url is not None:
                         print(f"PostgreSQL, {workers} process(es) {run(folder, url, workers)}", flush=True)
     except Exception:  # a benchmark reports; it never fails the build

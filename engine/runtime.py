@@ -13,12 +13,13 @@ from engine.execution.clock import Clock, system_clock
 from engine.execution.services import AnswerLinkMaker, MessageComposer, ServiceRegistry
 from engine.process.definitions import DefinitionLoader
 from engine.usecases.definitions import DefinitionUseCases
+from engine.usecases.service_levels import ServiceLevelUseCases
 from engine.usecases.tasks import TaskUseCases
 from engine.usecases.tickets import TicketUseCases
 from engine.usecases.timers import TimerUseCases
 
 
-class Runtime(DefinitionUseCases, TicketUseCases, TaskUseCases, TimerUseCases):
+class Runtime(DefinitionUseCases, TicketUseCases, TaskUseCases, TimerUseCases, ServiceLevelUseCases):
     """Every use case of the engine over one database, definition loader and handler registry."""
 
 

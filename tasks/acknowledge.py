@@ -3,14 +3,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.execution.clock import add_duration
+from engine.execution import sla
 from engine.execution.services import ServiceContext
 
 
 def acknowledge_ticket(ctx: ServiceContext) -> dict[str, Any]:
-    """Set the first-response deadline and tell the customer we have their request and when we will answer."""
+    """Start the service-level clocks and tell the customer we have their request and when we will answer.
+
+    The priority is not known yet: the due time is the unit's default first-response target, counted in the
+    unit's business hours; deriving the priority recomputes it with that priority's target.
+    """
     ticket, unit = ctx.ticket, ctx.unit
-    ticket.first_response_due = add_duration(ticket.opened_at, unit.first_response)
+    sla.start(ticket, unit, ctx.now)
+    assert ticket.first_response_due is not None
     ctx.queue_message("acknowledgment", {"unit_name": unit.name, "opened_at": ticket.opened_at,
                                          "first_response_due": ticket.first_response_due})
     return {

@@ -1,6 +1,7 @@
 """Step 1.2: priority from the ITIL impact x urgency matrix, recorded with both inputs."""
 from __future__ import annotations
 
+from engine.execution import sla
 from engine.execution.services import ServiceContext
 
 LEVELS = ("high", "medium", "low")
@@ -23,4 +24,5 @@ def priority_matrix(ctx: ServiceContext, ticket_type: str, impact: str, urgency:
     priority = priority_for(impact, urgency)
     ticket = ctx.ticket
     ticket.type, ticket.impact, ticket.urgency, ticket.priority = ticket_type, impact, urgency, priority
+    sla.start(ticket, ctx.unit, ctx.now)  # the priority's own targets (and its 24x7 flag) from the opening on
     return priority

@@ -125,7 +125,9 @@ PERSISTS = {"validation_outcome": "persists", "customer_comment": "Still failing
 
 
 def complete_current(runtime: Runtime, number: str, actor: Actor, data: dict) -> object:
-    """Complete the ticket's single ready task as ``actor``."""
+    """Complete the ticket's single ready task in ``actor``'s lanes."""
     ready = runtime.get_ticket(number).ready_tasks
+    if len(ready) > 1:  # L1's follow-up call may be open beside the silent customer's task
+        ready = [t for t in ready if runtime.lane_roles.get(t.lane) == actor.role]
     assert len(ready) == 1, ready
     return runtime.complete_task(ready[0].id, data, actor)

@@ -16,8 +16,11 @@ from engine.usecases.knowledge import import_kb_file
 from engine.usecases.users import Directory
 from ticketflow.cli_audit import add_commands as add_audit_commands
 from ticketflow.cli_channels import add_commands as add_channel_commands
+from ticketflow.cli_definitions import add_commands as add_definition_commands
+from ticketflow.cli_definitions import deploy_summary
 from ticketflow.cli_mail import add_commands as add_mail_commands
 from ticketflow.cli_outbox import add_commands as add_outbox_commands
+from ticketflow.cli_units import add_commands as add_unit_commands
 from ticketflow.cli_webhooks import add_commands as add_webhook_commands
 from ticketflow.composition import make_runtime
 from ticketflow.demo import DEMO_DATABASE_URL
@@ -64,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     deploy = command(commands, "deploy", "lint a diagram and record it as a new version")
     deploy.add_argument("file", type=Path, help="the .bpmn file; its forms are read from forms/ beside it")
     deploy.add_argument("--as", dest="actor", default="process-owner", help="who deploys (recorded)")
+    deploy.add_argument("--inactive", action="store_true",
+                        help="deploy without activating: new tickets keep starting on the active version")
     deploy.set_defaults(run=_deploy)
     check = command(commands, "check-bpmn", "lint a diagram and its forms without deploying")
     check.add_argument("file", type=Path, help="the .bpmn file; its forms are read from forms/ beside it")
@@ -93,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     add_outbox_commands(commands, command)
     add_mail_commands(commands, command)
     add_channel_commands(commands, command)
+    add_definition_commands(commands, command)
     add_webhook_commands(commands, command)
+    add_unit_commands(commands, command)
     return parser
 
 
@@ -122,9 +129,9 @@ def _db_upgrade(args: argparse.Namespace, config: EngineConfig) -> int:
 def _deploy(args: argparse.Namespace, config: EngineConfig) -> int:
     runtime = make_runtime(config)
     bpmn, forms = read_bundle(args.file)
-    row, created = runtime.deploy(bpmn, forms, Actor(args.actor, "process_owner"))
-    state = "deployed as" if created else "unchanged: already deployed as"
-    print(f"{args.file}: {state} {row.key} v{row.version} (sha256 {row.sha256[:12]})")
+    # Like the API: form files the diagram names but forms/ lacks come from the latest version.
+    row, created = runtime.deploy_upload(bpmn, forms, Actor(args.actor, "process_owner"), activate=not args.inactive)
+    print(deploy_summary(str(args.file), row.key, row.version, created, runtime.active_versions().get(row.key)))
     return 0
 
 
@@ -186,10 +193,13 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _worker(args: argparse.Namespace, config: EngineConfig) -> int:
+    from ticketflow.logs import configure_logging
     from ticketflow.worker import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    return run_worker(make_runtime(config), args.interval, args.once, lambda line: print(line, flush=True))
+    configure_logging()  # JSON lines unless TICKETFLOW_LOG_FORMAT=text
+    # --once answers the person who ran it; a running worker's rounds are log lines like the rest.
+    report = (lambda line: print(line, flush=True)) if args.once else logging.getLogger("ticketflow.worker").info
+    return run_worker(make_runtime(config), args.interval, args.once, report)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ L1, L2 = Actor("lena (L1)", "l1"), Actor("otto (L2)", "l2")
 SHOWN = {"ticket_opened", "task_completed", "gateway_taken", "service_called", "timer_fired", "process_completed"}
 
 CLASSIFY = {"type": "incident", "impact": "medium", "urgency": "high"}
-SOLUTION = {"actions_taken": "Applied the documented fix and verified it in the customer's scenario.",
+SOLUTION = {"actions_taken": "Applied the documented fix, cleared the cached session and repeated the customer's "
+                             "failing scenario on their account.",
             "configuration_changes": "none", "observed_outcome": "The original scenario works again.",
             "customer_message": "We applied a fix for the problem you reported.",
             "customer_steps": ["Log out and log in again", "Repeat what failed before"]}

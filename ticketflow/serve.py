@@ -5,6 +5,7 @@ the app under gunicorn (`gunicorn 'ticketflow.wsgi:app'`) and `ticketflow worker
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from werkzeug.serving import make_server
@@ -13,6 +14,7 @@ from engine.runtime import Runtime
 from engine.usecases.outbox import OutboxDelivery
 from engine.usecases.users import Directory
 from ticketflow.composition import EMAIL_HELD, make_delivery
+from ticketflow.logs import configure_logging
 from ticketflow.worker import WorkerThread
 from web.app import WebSettings, create_app
 
@@ -37,6 +39,8 @@ def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8000, worker_in
           settings: WebSettings | None = None, announce: Callable[[str], None] = print,
           delivery: OutboxDelivery | None = None, held_said: bool = False) -> None:
     """Serve the app until Ctrl-C, with the worker (timers, the outbox, anchors) in a thread unless told not to."""
+    configure_logging()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # each request has our own line already
     delivery = delivery or make_delivery(runtime)
     if delivery.holds_email and not held_said:
         announce(EMAIL_HELD)

@@ -28,6 +28,9 @@ def worker_round(runtime: Runtime, report: Callable[[str], None], stopping: Call
     advanced = runtime.fire_due_timers(stopping=stopping)
     if advanced:
         done.append(f"timers fired or stalled steps retried on {len(advanced)} ticket(s): {', '.join(advanced)}")
+    checked = [] if stopping() else runtime.check_service_levels(stopping=stopping)
+    if checked:
+        done.append(f"service levels at risk or breached on {len(checked)} ticket(s): {', '.join(checked)}")
     if not stopping():
         done += delivery_lines((delivery or _delivery(runtime)).deliver_due(stopping))
     anchor = None if stopping() else AuditService(runtime).anchor_if_due(WORKER)
@@ -86,6 +89,7 @@ def run_worker(runtime: Runtime, interval: float, once: bool, report: Callable[[
     delivery = delivery or _delivery(runtime)
     failures = 0
     with _stopping_on_signals(stop):
+        _count_steps()
         while not stop.is_set():
             try:
                 did_something = worker_round(runtime, report, stop.is_set, delivery)
@@ -106,6 +110,14 @@ def run_worker(runtime: Runtime, interval: float, once: bool, report: Callable[[
                 return 0
             stop.wait(interval)
     return 0
+
+
+def _count_steps() -> None:
+    """Timer lag and step latency into the metrics (a gunicorn sharing PROMETHEUS_MULTIPROC_DIR shows them); imported
+    once SIGTERM is handled, so a worker stopped while it starts still stops cleanly."""
+    from web.metrics import count_steps
+
+    count_steps()
 
 
 def _backoff(interval: float, failures: int) -> float:

@@ -16,7 +16,7 @@ from engine.usecases.channels import DeliveryVerifier
 from engine.usecases.email_in import EmailIngest
 from engine.usecases.page_sessions import PageSessions, SessionLimits
 from engine.usecases.users import Directory
-from web import problems
+from web import metrics, problems, rate_limits, request_ids
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB
 DEFAULT_SESSION_IDLE_MINUTES = 480  # a working day
@@ -30,10 +30,14 @@ class WebSettings:
     secure_cookies: bool = False  # set when served over HTTPS
     session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES  # a page session unused this long ends
     session_lifetime_days: int = DEFAULT_SESSION_LIFETIME_DAYS  # and any page session ends this long after sign-in
+    rate_limit: float | None = None  # requests per second per caller (None: unlimited), see web.rate_limits
+    rate_burst: int | None = None  # requests a caller may send at once (by default twice the rate)
 
     @classmethod
     def from_env(cls) -> WebSettings:
+        rate, burst = rate_limits.limits_from_env(dict(os.environ))
         return cls(max_body=int(os.environ.get("TICKETFLOW_MAX_BODY", DEFAULT_MAX_BODY)),
+                   rate_limit=rate, rate_burst=burst,
                    secret_key=os.environ.get("TICKETFLOW_SECRET_KEY"),
                    secure_cookies=os.environ.get("TICKETFLOW_SECURE_COOKIES") == "1",
                    session_idle_minutes=_positive("TICKETFLOW_SESSION_IDLE_MINUTES", DEFAULT_SESSION_IDLE_MINUTES),
@@ -86,26 +90,49 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
                                             verifier, ingest_email)
     app.html_error = _html_error  # type: ignore[attr-defined]
     problems.install(app)
+    request_ids.install(app)  # the first before_request: every later log line and problem names the request
+    metrics.install(app)
+    rate_limits.install(app, settings.rate_limit, settings.rate_burst)
 
     from web.api.audit import audit_api
     from web.api.conversation import conversation_api
+    from web.api.definitions import definitions_api
+    from web.api.knowledge import kb_api
     from web.api.meta import meta
     from web.api.outbox import outbox_api
+    from web.api.reports import reports_api
     from web.api.subscriptions import subscriptions_api
+    from web.api.units import units_api
     from web.api.v1 import api
     from web.api.webhooks import channels_api, webhooks
-    from web.pages import answers, attention, channels, conversation, outbox, subscriptions  # noqa: F401 - add their routes to the pages blueprint
+    from web.pages import (  # noqa: F401 - add their routes to the pages blueprint
+        answers,
+        attention,
+        channels,
+        conversation,
+        definitions,
+        knowledge,  # noqa: F401 - adds the knowledge-base pages to the pages blueprint
+        modeler,  # noqa: F401 - adds the process owners' modeler to the pages blueprint
+        outbox,
+        process,
+        reports,
+        subscriptions,
+    )
     from web.pages.views import pages
 
     app.register_blueprint(api)
+    app.register_blueprint(definitions_api)
     app.register_blueprint(audit_api)
+    app.register_blueprint(kb_api)
     app.register_blueprint(conversation_api)
     app.register_blueprint(outbox_api)
+    app.register_blueprint(reports_api)
     app.register_blueprint(meta)
     app.register_blueprint(pages)
     app.register_blueprint(channels_api)
     app.register_blueprint(webhooks)
     app.register_blueprint(subscriptions_api)
+    app.register_blueprint(units_api)
 
     @app.after_request
     def _hardening(response: Response) -> Response:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
+from engine.context import current_request_id
 from engine.errors import (
     Conflict,
     DefinitionRejected,
@@ -30,7 +31,9 @@ STATUS_OF: list[tuple[type[TicketflowError], int]] = [
 ]
 SLUG_OF = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
            405: "method-not-allowed", 409: "conflict", 413: "body-too-large", 415: "unsupported-media-type",
-           422: "invalid-input", 429: "too-many-requests", 500: "internal-error", 502: "step-failed"}
+           422: "invalid-input", 429: "too-many-requests", 500: "internal-error", 502: "step-failed",
+           503: "service-unavailable"}
+SERVICE_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")  # answered with problems, like the API
 
 
 class ApiError(Exception):
@@ -45,6 +48,9 @@ def problem(status: int, title: str, detail: str, errors: list[FieldError] | Non
             headers: dict[str, str] | None = None, **extra: Any) -> Response:
     body: dict[str, Any] = {"type": PROBLEM_TYPE + SLUG_OF.get(status, str(status)), "title": title,
                             "status": status, "detail": detail, **extra}
+    request_id = current_request_id()
+    if request_id is not None:  # what to quote to an operator, who finds the request's log lines by it
+        body["request_id"] = request_id
     if errors is not None:
         body["errors"] = [{"pointer": e.pointer, "detail": e.message} for e in errors]
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
@@ -52,8 +58,9 @@ def problem(status: int, title: str, detail: str, errors: list[FieldError] | Non
     return response
 
 
-def _is_api() -> bool:
-    return request.path.startswith(("/api/", "/webhooks/")) or request.path in ("/healthz", "/openapi.json")
+def is_api() -> bool:
+    """Whether this request is answered with problems (the API, webhooks, service endpoints) rather than pages."""
+    return request.path.startswith(("/api/", "/webhooks/")) or request.path in SERVICE_PATHS
 
 
 def install(app: Flask) -> None:
@@ -70,7 +77,7 @@ def _api_error(exc: ApiError) -> Response:
 
 def _domain_error(exc: TicketflowError) -> Response | tuple[str, int]:
     status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 400)
-    if not _is_api():
+    if not is_api():
         detail = exc.public_detail if isinstance(exc, StepFailed) else exc.detail
         return current_app.html_error(status, exc.title, detail)  # type: ignore[attr-defined,no-any-return]
     if isinstance(exc, InvalidInput):
@@ -90,7 +97,7 @@ def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
     detail = exc.description or title
     if status == 413:
         detail = f"the request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes"
-    if not _is_api():
+    if not is_api():
         return current_app.html_error(status, title, detail)  # type: ignore[attr-defined,no-any-return]
     allowed = getattr(exc, "valid_methods", None)  # a 405's
     return problem(status, title, detail, headers={"Allow": ", ".join(allowed)} if allowed else None)
@@ -99,6 +106,6 @@ def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
 def _unexpected(exc: Exception) -> Response | tuple[str, int]:
     # Logged in full for operators; the caller gets no stack trace, only a reference to quote.
     log.exception("unhandled error on %s %s", request.method, request.path)
-    if not _is_api():
+    if not is_api():
         return current_app.html_error(500, "Internal error", "Something went wrong on our side.")  # type: ignore
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged")

@@ -23,7 +23,7 @@ random UUIDs on every run, so recorded ids are mapped to replayed ones when a ta
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,10 +33,11 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import TicketflowError
 from engine.execution import workflow_state
+from engine.execution.migration import MigrationRefused, migrate
 from engine.execution.services import ServiceRegistry
 from engine.execution.steps import Execution, new_workflow
 from engine.process.definitions import Definition
-from engine.store.history import Where, canonical
+from engine.store.history import REQUEST_ID, Where, canonical
 from engine.store.tickets import TicketRecord
 from engine.views import EventView
 
@@ -44,7 +45,7 @@ GENERATED = frozenset({"process_started", "service_called", "gateway_taken", "en
                        "task_completed", "timer_fired", "process_completed"})
 """Kinds the engine itself records, which a replay regenerates and compares."""
 
-INPUTS = frozenset({"ticket_opened", "task_completed", "timer_fired", "step_retried"})
+INPUTS = frozenset({"ticket_opened", "task_completed", "timer_fired", "step_retried", "definition_migrated"})
 """Kinds that move the workflow on; everything else the replay reads is recorded-only."""
 
 _REPLAYED = GENERATED | INPUTS
@@ -195,10 +196,13 @@ class Replayer:
     """
 
     def __init__(self, number: str, definition: Definition, lane_roles: Mapping[str, str],
-                 events: Iterable[RecordedEvent], until: int | None = None, prune: bool = True) -> None:
+                 events: Iterable[RecordedEvent], until: int | None = None, prune: bool = True,
+                 versions: Callable[[str], Definition] | None = None) -> None:
         self.number = number
         self.prune = prune
-        self.definition = definition
+        self.definition = definition  # where the replay is: the version opened on, then each one migrated to
+        self.pinned = definition  # the version the ticket is on now, where a full replay must end
+        self.versions = versions  # a definition by its sha256: a ticket that was migrated started on another
         self.lane_roles = lane_roles
         self.cursor = _Cursor(events)
         self.until = until
@@ -216,6 +220,10 @@ class Replayer:
             self._open()
             while self._pass_recorded_only(self.until) is not None:
                 self._apply_next_input()
+            if self.until is None and self.definition.sha256 != self.pinned.sha256:
+                raise _Diverged(Divergence(self.cursor.last_seq, "the history ends on another version than the "
+                                           "ticket is pinned to", {"definition": self.definition.sha256},
+                                           {"definition": self.pinned.sha256}))
         except _Diverged as diverged:
             divergence = diverged.divergence
         return self._outcome(divergence)
@@ -226,6 +234,8 @@ class Replayer:
             raise self._missing(first, "the history does not start with ticket_opened")
         self._take(first, "input")
         pinned = first.data.get("definition", {}).get("sha256")
+        if pinned != self.definition.sha256 and self.versions is not None and pinned:
+            self.definition = self._version(first, pinned)
         if pinned != self.definition.sha256:
             raise _Diverged(Divergence(first.seq, "the ticket was opened on another definition than it is "
                                        "pinned to", {"definition": pinned}, {"definition": self.definition.sha256}))
@@ -252,6 +262,10 @@ class Replayer:
             self._guarded(event, execution.run_engine_steps)
         elif event.kind == "timer_fired":
             self._guarded(event, execution.fire_timers)
+        elif event.kind == "definition_migrated":
+            self._take(event, "input")
+            self._migrate(event)
+            self._guarded(event, execution.run_engine_steps)
         elif event.kind == "step_retried":
             self._take(event, "input")
             self.ticket.status, self.ticket.stalled_reason = "waiting", None
@@ -263,6 +277,24 @@ class Replayer:
         if self.cursor.last_seq < event.seq:
             raise self._missing(event, f"recorded {event.kind} was not reproduced: nothing was due at {event.at}")
         self._settle(event)
+
+    def _version(self, event: RecordedEvent, sha256: str) -> Definition:
+        try:
+            return self.versions(sha256) if self.versions is not None else self.definition
+        except TicketflowError as exc:
+            raise _Diverged(Divergence(event.seq, f"the definition {sha256[:12]} named by the history is not "
+                                       f"deployed: {exc}", event_dict(event), None)) from exc
+
+    def _migrate(self, event: RecordedEvent) -> None:
+        """Apply the recorded migration to the replayed workflow, as the live path did."""
+        assert self.execution is not None
+        target = self._version(event, str(event.data.get("to", {}).get("sha256", "")))
+        try:
+            migrate(self.execution.workflow, self.definition, target, dict(event.data.get("mapping") or {}))
+        except MigrationRefused as refused:
+            raise _Diverged(Divergence(event.seq, f"the recorded migration does not apply: {refused.reason}",
+                                       event_dict(event), None)) from refused
+        self.definition = self.execution.definition = target
 
     def _settle(self, cause: RecordedEvent) -> None:
         assert self.execution is not None
@@ -358,8 +390,11 @@ class Replayer:
             if (known is not None and known != replayed_task) or (
                     known is None and self.recorded_id.get(replayed_task, recorded.task_id) != recorded.task_id):
                 differences.append("task")
-        if recorded.data != produced["data"]:
-            differences.append(_data_difference(recorded.data, produced["data"]))
+        data = recorded.data
+        if REQUEST_ID in data:  # which request recorded it, not what the engine did: never reproduced
+            data = {key: value for key, value in data.items() if key != REQUEST_ID}
+        if data != produced["data"]:
+            differences.append(_data_difference(data, produced["data"]))
         return differences
 
     def _shown(self, produced: dict[str, Any], seq: int | None = None) -> dict[str, Any]:

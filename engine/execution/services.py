@@ -81,8 +81,8 @@ class ServiceContext:
 
     @property
     def time_zone(self) -> str:
-        """The zone the customer's times are written in: the unit's, once units have one; UTC until then."""
-        return getattr(self.unit, "time_zone", None) or "UTC"
+        """The zone the customer's times are written in: the unit's (an IANA name, e.g. Europe/Berlin)."""
+        return self.unit.time_zone or "UTC"
 
     def answer_urls(self, validation_round: int, respond_by: datetime) -> dict[str, str]:
         """The customer's answer links for this round (none when no link signer is configured)."""

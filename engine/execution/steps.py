@@ -5,6 +5,7 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
+from time import perf_counter
 from typing import Any
 from uuid import UUID
 
@@ -16,8 +17,9 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import Conflict, SandboxViolation, StepFailed, TicketflowError
-from engine.execution import workflow_state
+from engine.execution import sla, workflow_state
 from engine.execution.clock import engine_time
+from engine.execution.observe import step_observer
 from engine.execution.services import ServiceContext, ServiceRegistry
 from engine.limits import CURRENT_LANES, CURRENT_STEPS, clip
 from engine.process.definitions import Definition
@@ -52,6 +54,7 @@ class Execution:
         self._completed: set[str] = set()  # user tasks this use case completed (their rows say so already)
         self._added: list[WorkItem] = []  # worklist rows the last settle inserted
         self._carried_over: list[str] = []  # ready before and after it
+        self._cause, self._began = "engine_steps", perf_counter()  # what the step observer is told at save
 
     # -- what the engine is waiting for -------------------------------------------------------
     def ready_user_tasks(self) -> list[Task]:
@@ -85,6 +88,7 @@ class Execution:
     def complete_user_task(self, task: Task, data: dict[str, Any], actor: str) -> None:
         # Task data is copied shallowly between tasks; give this task its own copy of nested values.
         task.data.update(copy_json(data))
+        self._cause = "task_completed"
         with engine_time(self.now):
             self._guard(task.run)
         self._completed.add(str(task.id))
@@ -96,17 +100,22 @@ class Execution:
 
     def fire_timers(self) -> list[str]:
         """Fire every due timer (SpiffWorkflow fires strictly after the deadline); return their elements."""
-        fired = []
+        fired, lags = [], []
         for task in self.workflow.get_tasks(state=TaskState.WAITING):
             definition: Any = getattr(task.task_spec, "event_definition", None)
             value = definition.details(task).value if hasattr(definition, "details") else None
-            if isinstance(value, str) and datetime.fromisoformat(value) < self.now:
+            if isinstance(value, str) and (due := datetime.fromisoformat(value)) < self.now:
                 fired.append(task)
+                lags.append((self.now - due).total_seconds())
         with engine_time(self.now):
             self._guard(self.workflow.refresh_timers)
+        self._cause = "timer_fired"
         for task in fired:
             self._record("timer_fired", "worker", {"timer": task.task_spec.bpmn_name}, self.where(task))
         self.run_engine_steps()
+        if self.store is not None:  # a live firing, not a replay's
+            for lag in lags:
+                step_observer().timer_fired(lag)
         return [t.task_spec.bpmn_id for t in fired]
 
     def _guard(self, step: Any) -> Any:
@@ -181,12 +190,22 @@ class Execution:
 
     def settle(self) -> list[Task]:
         """At a wait state: sync the worklist, project onto the ticket, compact and prune the task tree."""
+        # A signal no task waits for (the customer answered with no follow-up call open) is queued for the
+        # application in ``bpmn_events``; we take none from outside, so drop it rather than save it forever.
+        self.workflow.get_events()
         ready = self.ready_user_tasks()
         self._sync_worklist(ready)
         self._project(ready)
+        self._track_service_levels(ready)
         if self.definition.compactable:
             self._compact()
         return ready
+
+    def _track_service_levels(self, ready: list[Task]) -> None:
+        """Pause or resume the resolution clock as the customer's test opens or closes; stop both at the end."""
+        if self.store is not None:  # a replay re-derives no rows
+            sla.settle(self.ticket, self.store, {str(t.task_spec.bpmn_id) for t in ready},
+                       self.workflow.is_completed(), self.now)
 
     def _compact(self) -> None:
         """Cut finished history and the reminders' spent branches (the one place a replay settles through too)."""
@@ -200,6 +219,7 @@ class Execution:
         self.store.save(self.ticket, events)
         # Outbound webhooks commit with the state change they report, or not at all.
         queue_events(self.store.connection, self.ticket.id, self.ticket.number, events, self.lane_roles, self.now)
+        step_observer().step_saved(self._cause, perf_counter() - self._began)
         if self._carried_over:
             return self.store.ready_tasks(self.ticket.id)
         return self._added

@@ -13,6 +13,8 @@ import referencing.exceptions
 from referencing._core import Resolved  # the type of a lookup; the package does not re-export it
 from referencing.jsonschema import DRAFT202012
 
+from engine.process import quality
+
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 MAX_DEPTH = 64  # far deeper than any form needs; bounds every recursive walk over the schema
 MAX_REFERENCES = 256
@@ -118,6 +120,8 @@ def closed_schema_problems(filename: str, schema: dict[str, Any], bundle: Mappin
                 problems += _reference_problems(filename, f"{pointer}/{keyword}", node, keyword, bundle, registry)
         if isinstance(node.get("pattern"), str):
             problems += _pattern_problems(filename, f"{pointer}/pattern", node["pattern"])
+        if quality.KEYWORD in node:
+            problems += quality.rule_problems(filename, f"{pointer}/{quality.KEYWORD}", node[quality.KEYWORD])
         if isinstance(node.get("patternProperties"), dict):
             problems.append(f"form '{filename}' uses patternProperties at {pointer or '/'}: a form names each of "
                             "its fields under properties")

@@ -18,6 +18,7 @@ from jsonschema.exceptions import ValidationError
 
 from engine.errors import FieldError, InvalidInput
 from engine.limits import unstorable_strings
+from engine.process import quality
 from engine.process.form_schemas import RE2_OPTIONS, compiled_pattern, form_registry, validation_copy
 
 _MESSAGE_LIMIT = 200
@@ -34,6 +35,16 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Mapping[str, A
         yield ValidationError("is not in the expected format")
 
 
+def _quality(validator: Any, rules: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "string") or not isinstance(rules, dict):
+        return
+    shortest = schema.get("minLength")
+    if isinstance(shortest, int) and len(instance) < shortest:
+        return  # minLength already says it is too short; one reason per field is enough
+    for problem in quality.problems(str(schema.get("title", "This field")), rules, instance):
+        yield ValidationError(problem)
+
+
 def _is_regex(instance: object) -> bool:
     if isinstance(instance, str):
         re2.compile(instance, options=RE2_OPTIONS)  # not cached: the text is a submission, not part of the form
@@ -43,7 +54,8 @@ def _is_regex(instance: object) -> bool:
 # The stock checkers, except that "regex" asks RE2 (the engine that would run it), not Python's re.
 FORMAT_CHECKER = FormatChecker(formats=())
 FORMAT_CHECKER.checkers = {**Draft202012Validator.FORMAT_CHECKER.checkers, "regex": (_is_regex, re2.error)}
-FormValidator = validators.extend(Draft202012Validator, {"pattern": _pattern}, format_checker=FORMAT_CHECKER)
+FormValidator = validators.extend(Draft202012Validator, {"pattern": _pattern, quality.KEYWORD: _quality},
+                                   format_checker=FORMAT_CHECKER)
 
 
 def _build(schema: Mapping[str, Any], registry: referencing.Registry[Any]) -> Any:
@@ -137,6 +149,8 @@ def _field_error(schema: Mapping[str, Any], error: ValidationError) -> FieldErro
         unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return FieldError(f"{pointer}/{unknown[0]}" if unknown else pointer,
                           f"unknown field(s): {', '.join(unknown)}; this form accepts only its own fields")
+    if error.validator == quality.KEYWORD:
+        return FieldError(pointer, error.message)  # already in plain words, naming the field
     label = _title(schema, field) if field else "the form"
     message = _MESSAGES.get(str(error.validator))
     if message is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -26,6 +27,23 @@ FLOW_NODES = (
 )
 # An ISO 8601 duration, repeating interval or date-time written bare: Python would read it as a name.
 _BARE_TIME_LITERAL = re.compile(r"^\s*(R\d*/)?(P(\d|T)[\dYMWDTHS.,]*|\d{4}-\d{2}-\d{2}T[\d:.]+Z?)\s*$")
+# How a message names an element (see ``_label``) and a form file; the kinds keep "parameter 'x'" out.
+_KINDS = "|".join((*FLOW_NODES, "sequenceFlow", "lane", "participant", "process"))
+_NAMED = re.compile(rf"\b({_KINDS}) '([^']+)'")
+_FORM = re.compile(r"\bform (?:file )?'([^']+)'")
+_XSD_LINE = re.compile(r"^XSD line (\d+):")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One lint message with the element it is about (its id) and the form file it names, where it has them."""
+
+    element: str | None
+    message: str
+    form: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"element": self.element, "message": self.message, "form": self.form}
 
 
 def _label(el: etree._Element) -> str:
@@ -63,6 +81,29 @@ def lint_tree(
     problems += _form_problems(tree, forms)
     problems += _expression_problems(tree)
     return problems
+
+
+def locate(messages: list[str], tree: etree._ElementTree | None) -> list[Problem]:
+    """Pair each message with the first element of ``tree`` it names (and any form file it names)."""
+    ids = {str(i) for i in tree.xpath("//@id")} if tree is not None else set()  # type: ignore[union-attr]
+    located = []
+    for message in messages:
+        element = next((m.group(2) for m in _NAMED.finditer(message) if m.group(2) in ids), None)
+        line = _XSD_LINE.match(message)
+        if element is None and line and tree is not None:
+            element = _element_on_line(tree, int(line.group(1)))
+        form = _FORM.search(message)
+        located.append(Problem(element, message, form.group(1) if form else None))
+    return located
+
+
+def _element_on_line(tree: etree._ElementTree, line: int) -> str | None:
+    """The BPMN element (with an id) whose start tag is on ``line``, or the nearest one around it."""
+    for el in tree.iter():
+        if el.sourceline == line and isinstance(el.tag, str):
+            owner = el.xpath("ancestor-or-self::bpmn:*[@id][1]", namespaces=NS)
+            return str(owner[-1].get("id")) if owner else None  # type: ignore[index,union-attr]
+    return None
 
 
 def _executable_problems(tree: etree._ElementTree) -> list[str]:

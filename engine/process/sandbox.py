@@ -29,6 +29,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.errors import SandboxViolation, ServiceFailed, TicketflowError
 from engine.process import bounded
+from engine.process.callables import name_problem
 from engine.process.guards import restore_meter, start_meter, tick
 from engine.process.policy import BoundedTransformer, static_problem
 
@@ -37,9 +38,11 @@ _EXTRA_BUILTINS = {
     name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)  # type: ignore[index]
     for name in ("all", "any", "dict", "enumerate", "list", "max", "min", "sum", "sorted", "reversed")
 }
-# No class statements in diagram code (the policy refuses them), so no class builder either.
-_BUILTINS = {**{k: v for k, v in safe_builtins.items() if k != "__build_class__"}, **_EXTRA_BUILTINS,
-             **bounded.BOUNDED_BUILTINS}
+# No class statements in diagram code (the policy refuses them), so no class builder either; and no
+# attribute writers: diagram code reads process data and builds values, it never mutates objects.
+_BUILTINS = {**{k: v for k, v in safe_builtins.items() if k not in ("__build_class__", "setattr", "delattr")},
+             **_EXTRA_BUILTINS, **bounded.BOUNDED_BUILTINS}
+_CALLABLE = frozenset(name for name in _BUILTINS if not name.startswith("_"))
 
 _GUARDS: dict[str, Any] = {
     "__builtins__": _BUILTINS,
@@ -70,7 +73,7 @@ def _checked_tree(source: str, mode: str, refused: str) -> ast.AST | str:
     # refuse it here so the lint reports it before a deploy.
     if any(isinstance(node, ast.Import | ast.ImportFrom) for node in ast.walk(tree)):
         raise SandboxViolation("imports are not allowed in diagram expressions or scripts")
-    problem = static_problem(tree)
+    problem = name_problem(tree, _CALLABLE) or static_problem(tree)
     if problem:
         raise SandboxViolation(f"{refused}: {problem}")
     return tree

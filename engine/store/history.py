@@ -12,9 +12,11 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.context import current_request_id
 from engine.store.models import HistoryEvent, Ticket
 
 GENESIS = "0" * 64
+REQUEST_ID = "request_id"  # the data member naming the request an event was recorded in (not replayed)
 
 
 def canonical(fields: dict[str, Any]) -> bytes:
@@ -101,6 +103,9 @@ class Journal:
                where: Where = Where()) -> NewEvent:
         ticket = self.ticket
         seq, prev_hash = ticket.history_seq + 1, ticket.history_head or GENESIS
+        request_id = current_request_id()
+        if request_id is not None:  # which request did it: operators match the history to the logs by it
+            data = {**(data or {}), REQUEST_ID: request_id}
         data_json = canonical(data or {}).decode()
         # The same bytes as chain_hash() of these fields (sorted keys, compact, UTF-8), assembled
         # without encoding the data twice; tests/unit/test_history.py holds the two together.

@@ -54,6 +54,19 @@ class ProcessDefinition(Base):
     deployed_at: Mapped[datetime]
 
 
+class DefinitionActivation(Base):
+    """Who made which version the one new tickets start on, and when; the latest row per key wins."""
+
+    __tablename__ = "definition_activation"
+    __table_args__ = (Index("ix_definition_activation_key", "key", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    activated_by: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
+    activated_at: Mapped[datetime]
+
+
 class Unit(Base):
     """A support unit and its service levels (ISO 8601 durations)."""
 
@@ -61,8 +74,18 @@ class Unit(Base):
 
     code: Mapped[str] = mapped_column(String(50), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    first_response: Mapped[str] = mapped_column(String(32))
+    first_response: Mapped[str] = mapped_column(String(32))  # the target before a priority is known
     response_window: Mapped[str] = mapped_column(String(32))
+    # Business time (engine/execution/business_time.py); null columns mean the seeded defaults (units.py).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    business_hours: Mapped[dict[str, Any] | None]  # weekday -> ["09:00-17:00", ...]
+    holiday_country: Mapped[str | None] = mapped_column(String(8))
+    holiday_subdivision: Mapped[str | None] = mapped_column(String(16))
+    holiday_calendar: Mapped[str | None] = mapped_column(Text)  # iCalendar text of all-day closing days
+    targets: Mapped[dict[str, Any] | None]  # priority -> {first_response, resolution, 24x7}
+    reminder_every: Mapped[str | None] = mapped_column(String(32))  # null: every response window
+    follow_up_after: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # the API's ETag
 
 
 class Ticket(Base):
@@ -72,6 +95,11 @@ class Ticket(Base):
         Index("ix_ticket_customer_opened", "customer", "opened_at"),
         Index("ix_ticket_unit_status", "unit_code", "status"),
         Index("ix_ticket_priority_status", "priority", "status"),
+        # The summary report's covering indexes (migration 0014): what it reads of closed and opened tickets.
+        Index("ix_ticket_report_closed", "closed_at", "unit_code", "priority", "escalations", "persists", "reminders",
+              "follow_ups", "first_response_business_s", "resolution_business_s", "first_response_breached",
+              "resolution_breached"),
+        Index("ix_ticket_report_opened", "opened_at", "unit_code", "priority", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,6 +128,21 @@ class Ticket(Base):
     workflow: Mapped[str] = mapped_column(Text)
     next_timer_at: Mapped[datetime | None] = mapped_column(index=True)
     stalled_reason: Mapped[str | None] = mapped_column(Text)
+    # The service-level record (business time, in the unit's calendar); the reports read these columns.
+    resolution_due: Mapped[datetime | None]
+    sla_state: Mapped[str] = mapped_column(String(10), default="on_track", server_default="on_track")
+    sla_paused_since: Mapped[datetime | None]  # the clocks stand still while the customer's task is open
+    sla_paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sla_next_check_at: Mapped[datetime | None] = mapped_column(index=True)  # the next 75% or 100% instant
+    first_response_business_s: Mapped[int | None]
+    resolution_business_s: Mapped[int | None]
+    first_response_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    resolution_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # What happened on the way, counted as it happens so reports need no workflow and no event scan.
+    escalations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    persists: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reminders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    follow_ups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     step_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # since the last success
     history_seq: Mapped[int] = mapped_column(default=0)
     history_head: Mapped[str] = mapped_column(String(64), default="")
@@ -198,12 +241,76 @@ class KbArticle(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(limits.KB_SLUG), unique=True)
     title: Mapped[str] = mapped_column(String(limits.KB_TITLE))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
     keywords: Mapped[str] = mapped_column(String(limits.KB_KEYWORDS), default="")
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     # An article past its review date is not "up to date" and is not offered as a resolution.
     review_by: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # The knowledge-centred lifecycle; the reports read these columns and the two tables below.
+    state: Mapped[str] = mapped_column(String(12), default="published", server_default="published")
+    created_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]  # the first publication
+    # The ticket whose resolution it came from. No foreign key: SQLite cannot add one to an existing table.
+    source_ticket_id: Mapped[int | None]
+    reuse_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The KCS record (``body`` and ``keywords`` above are the pre-KCS shape, copied into resolution and tags).
+    problem: Mapped[str] = mapped_column(Text, default="", server_default="")
+    environment: Mapped[str] = mapped_column(Text, default="", server_default="")
+    cause: Mapped[str] = mapped_column(Text, default="", server_default="")
+    resolution: Mapped[str] = mapped_column(Text, default="", server_default="")
+    tags: Mapped[str] = mapped_column(String(limits.KB_KEYWORDS), default="", server_default="")
+    author: Mapped[str | None] = mapped_column(String(limits.PERSON_NAME))
+    reviewer: Mapped[str | None] = mapped_column(String(limits.PERSON_NAME))
+    reviewed_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # the If-Match of an edit
+    review_note: Mapped[str] = mapped_column(Text, default="", server_default="")  # why it was sent back
+
+
+class KbArticleVersion(Base):
+    """What an article said after one edit, by whom and when."""
+
+    __tablename__ = "kb_article_version"
+    __table_args__ = (UniqueConstraint("article_id", "version", name="uq_kb_article_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_article.id"))
+    version: Mapped[int]
+    title: Mapped[str] = mapped_column(String(limits.KB_TITLE))
+    problem: Mapped[str] = mapped_column(Text)
+    environment: Mapped[str] = mapped_column(Text)
+    cause: Mapped[str] = mapped_column(Text)
+    resolution: Mapped[str] = mapped_column(Text)
+    tags: Mapped[str] = mapped_column(String(limits.KB_KEYWORDS))
+    editor: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
+    at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(String(500), default="", server_default="")
+
+
+class KbArticleUse(Base):
+    """A ticket that used an article to resolve (``used``) or whose resolution produced it (``produced``)."""
+
+    __tablename__ = "kb_article_use"
+    __table_args__ = (Index("ix_kb_article_use_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_article.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(10))  # used | produced
+    at: Mapped[datetime]
+
+
+class KbDeflection(Base):
+    """A customer who found their answer in an article and opened no ticket."""
+
+    __tablename__ = "kb_deflection"
+    __table_args__ = (Index("ix_kb_deflection_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_article.id"))
+    at: Mapped[datetime]
+    query: Mapped[str] = mapped_column(String(200), default="")
+    user_name: Mapped[str | None] = mapped_column(String(limits.PERSON_NAME))
 
 
 class User(Base):

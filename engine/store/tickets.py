@@ -10,7 +10,7 @@ planning and per-statement execution contexts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -61,6 +61,20 @@ class TicketRecord:
     step_failures: int
     history_seq: int
     history_head: str
+    # The service-level record (see models.Ticket); defaults match the columns' server defaults.
+    resolution_due: datetime | None = None
+    sla_state: str = "on_track"
+    sla_paused_since: datetime | None = None
+    sla_paused_seconds: int = 0
+    sla_next_check_at: datetime | None = None
+    first_response_business_s: int | None = None
+    resolution_business_s: int | None = None
+    first_response_breached: bool = False
+    resolution_breached: bool = False
+    escalations: int = 0
+    persists: int = 0
+    reminders: int = 0
+    follow_ups: int = 0
 
     @classmethod
     def unsaved(cls, number: str, opened_at: datetime) -> TicketRecord:
@@ -92,22 +106,36 @@ class WorkItem:
 
 @dataclass(frozen=True, slots=True)
 class UnitPolicy:
+    """A unit's service levels as a step reads them (read each step: a change applies from the next one)."""
+
     code: str
     name: str
     first_response: str
     response_window: str
+    time_zone: str = "UTC"
+    business_hours: dict[str, list[str]] | None = None  # None: the defaults of engine/store/units.py
+    holiday_country: str | None = None
+    holiday_subdivision: str | None = None
+    holiday_calendar: str | None = None
+    targets: dict[str, dict[str, Any]] | None = None
+    reminder_every: str | None = None
+    follow_up_after: int = 3
 
 
 _TICKET_FIELDS = tuple(f.name for f in fields(TicketRecord))
+_TICKET_DEFAULTS = {f.name: f.default for f in fields(TicketRecord) if f.default is not MISSING}
 _TASK_FIELDS = tuple(f.name for f in fields(WorkItem))
 _TICKET_TIMES = frozenset({"opened_at", "first_response_due", "first_response_at", "resolved_at", "closed_at",
-                           "next_timer_at"})
+                           "next_timer_at", "resolution_due", "sla_paused_since", "sla_next_check_at"})
 _TICKET_JSON = frozenset({"contact"})
 _TASK_TIMES = frozenset({"created_at", "claimed_at", "completed_at"})
 # Everything a step may change; identity and intake columns are written once, at insert.
 _MUTABLE = ("number", "status", "current_lanes", "current_steps", "type", "impact", "urgency", "priority",
-            "first_response_due", "first_response_at", "resolved_at", "closed_at", "workflow", "next_timer_at",
-            "stalled_reason", "step_failures", "history_seq", "history_head")
+            "first_response_due", "first_response_at", "resolved_at", "closed_at", "definition_id", "workflow",
+            "next_timer_at", "stalled_reason", "step_failures", "history_seq", "history_head", "resolution_due",
+            "sla_state", "sla_paused_since", "sla_paused_seconds", "sla_next_check_at", "first_response_business_s",
+            "resolution_business_s", "first_response_breached", "resolution_breached", "escalations", "persists",
+            "reminders", "follow_ups")
 _EVENT_COLUMNS = ("ticket_id", "seq", "at", "actor", "kind", "element_id", "element_name", "lane", "task_id",
                   "data", "prev_hash", "hash")
 _OUTBOX_COLUMNS = ("ticket_id", "channel", "purpose", "recipient", "subject", "body", "html", "message_id",
@@ -147,8 +175,12 @@ _SQL_EVENTS = ("SELECT seq, at, actor, kind, element_id, element_name, lane, tas
                "WHERE ticket_id = ? ORDER BY seq")
 _SQL_COUNT_MESSAGES = "SELECT count(*) FROM outbox WHERE ticket_id = ? AND purpose = ?"
 _SQL_THREAD_ROOT = "SELECT message_id FROM outbox WHERE ticket_id = ? AND channel = ? ORDER BY id LIMIT 1"
-_SQL_UNIT = "SELECT code, name, first_response, response_window FROM unit WHERE code = ?"
-_SQL_LATEST_DEFINITION = "SELECT id FROM process_definition WHERE key = ? ORDER BY version DESC LIMIT 1"
+_SQL_UNIT = ("SELECT code, name, first_response, response_window, time_zone, business_hours, holiday_country, "
+             "holiday_subdivision, holiday_calendar, targets, reminder_every, follow_up_after FROM unit WHERE code = ?")
+# The version new tickets start on: the latest activation, else (nothing activated yet) the latest deploy.
+_SQL_ACTIVE_DEFINITION = (
+    "SELECT COALESCE((SELECT definition_id FROM definition_activation WHERE key = ? ORDER BY id DESC LIMIT 1), "
+    "(SELECT id FROM process_definition WHERE key = ? ORDER BY version DESC LIMIT 1))")
 
 
 def stale_ticket(number: str | None) -> Conflict:
@@ -234,11 +266,17 @@ class TicketStore:
     def unit(self, code: str) -> UnitPolicy | None:
         if code not in self._units:
             row = self.sql.one(_SQL_UNIT, (code,))
-            self._units[code] = UnitPolicy(*row) if row is not None else None
+            self._units[code] = self._unit(row) if row is not None else None
         return self._units[code]
 
-    def latest_definition_id(self, key: str) -> int | None:
-        row = self.sql.one(_SQL_LATEST_DEFINITION, (key,))
+    def _unit(self, row: Sequence[Any]) -> UnitPolicy:
+        values = list(row)
+        for index in (5, 9):  # business_hours, targets
+            values[index] = self.sql.json_out(values[index])
+        return UnitPolicy(*values)
+
+    def active_definition_id(self, key: str) -> int | None:
+        row = self.sql.one(_SQL_ACTIVE_DEFINITION, (key, key))
         return row[0] if row is not None else None
 
     def count_messages(self, ticket_id: int, purpose: str) -> int:
@@ -248,7 +286,7 @@ class TicketStore:
     # -- writing ------------------------------------------------------------------------------
     def insert_ticket(self, values: Mapping[str, Any]) -> TicketRecord:
         """Insert a new ticket at version 1 and return it with its id."""
-        row = {**values, "version": 1}
+        row = {**_TICKET_DEFAULTS, **values, "version": 1}
         time_in, json_in = self.sql.time_in, self.sql.json_in
         params = [time_in(row[n]) if n in _TICKET_TIMES else json_in(row[n]) if n in _TICKET_JSON else row[n]
                   for n in _INSERTED]
@@ -283,6 +321,13 @@ class TicketStore:
     def complete_task(self, task_id: str, by: str, at: datetime) -> bool:
         """Mark a ready task completed; False when it was no longer ready."""
         return self.sql.execute(_SQL_COMPLETE_TASK, (by, self.sql.time_in(at), task_id)).rowcount == 1
+
+    def relabel_tasks(self, items: Iterable[WorkItem]) -> None:
+        """Give ready rows their element's new id, name, lane and form (a ticket moved to another version)."""
+        rows = [(item.element_id, item.name, item.lane, item.form, item.id) for item in items]
+        if rows:
+            self.sql.execute_many("UPDATE human_task SET element_id = ?, name = ?, lane = ?, form = ? "
+                                  "WHERE id = ? AND state = 'ready'", rows)
 
     def cancel_tasks(self, task_ids: Sequence[str]) -> None:
         if task_ids:

@@ -25,7 +25,7 @@ from engine.store.history import NewEvent
 
 EVENT_TYPES = ("ticket.opened", "ticket.classified", "ticket.escalated", "ticket.resolution_applied",
                "ticket.validation_requested", "ticket.reminder_sent", "ticket.reopened", "ticket.closed",
-               "task.ready", "task.completed")
+               "task.ready", "task.completed", "ticket.sla_at_risk", "ticket.sla_breached")
 # Service operators whose call is itself the event (the handlers in tasks/ by operator id).
 OPERATOR_EVENTS = {"priority_matrix": "ticket.classified", "notify_resolution": "ticket.resolution_applied",
                    "request_customer_validation": "ticket.validation_requested",
@@ -115,6 +115,8 @@ class _Reading:
             self._service(event)
         elif event.kind == "process_completed":
             self.add("ticket.closed", event)
+        elif event.kind in ("sla_at_risk", "sla_breached"):  # the worker's service-level checks
+            self.add("ticket." + event.kind, event, clock=event.data.get("clock"), due=event.data.get("due"))
         elif event.kind == "task_completed":
             self.add("task.completed", event, **_task_facts(event), by=event.actor)
             form = event.data.get("form") or {}

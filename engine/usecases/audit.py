@@ -265,8 +265,8 @@ class AuditService:
             if until is not None:
                 _check_seq(until, ticket, "until")
             info, definition = self.runtime.definition_of(session, ticket.definition_id)
-            outcome = Replayer(number, definition, self.runtime.lane_roles,
-                               _recorded(session, ticket.id), until).run()
+            outcome = Replayer(number, definition, self.runtime.lane_roles, _recorded(session, ticket.id), until,
+                               versions=lambda sha: self.runtime.definition_by_sha(session, sha)).run()
         return ReplayReport(number, info.version, info.sha256, until, outcome.divergence is None,
                             outcome.last_seq, tuple(outcome.steps), outcome.divergence)
 
@@ -279,7 +279,8 @@ class AuditService:
             _, definition = self.runtime.definition_of(session, ticket.definition_id)
             seen: list[RecordedEvent] = []
             events = _remember(_recorded(session, ticket.id), seq, seen)
-            outcome = Replayer(number, definition, self.runtime.lane_roles, events, seq).run()
+            outcome = Replayer(number, definition, self.runtime.lane_roles, events, seq,
+                               versions=lambda sha: self.runtime.definition_by_sha(session, sha)).run()
         if not seen:
             raise NotFound(f"event {seq} of ticket {number} does not exist")
         return AsOfView(number, seq, seen[0], outcome.status, outcome.data, tuple(outcome.ready),

@@ -89,6 +89,14 @@ class RuntimeCore:
         self._definitions[definition_id] = (info, parsed)
         return info, parsed
 
+    def definition_by_sha(self, connection: Connection | Session, sha256: str) -> Definition:
+        """A deployed version by its content hash (a migrated ticket's history names each version it ran on)."""
+        table = ProcessDefinition.__table__
+        found = connection.execute(select(table.c.id).where(table.c.sha256 == sha256)).scalar()
+        if found is None:
+            raise NotFound(f"no deployed definition has the content hash {sha256[:12]}")
+        return self.definition_of(connection, found)[1]
+
     def checkpoint(self) -> int | None:
         """Background upkeep of the embedded database (see ``store.db.checkpoint``)."""
         return checkpoint(self.sessions.kw["bind"])

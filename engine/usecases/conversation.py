@@ -12,6 +12,7 @@ from typing import Self
 from engine import limits
 from engine.access import Actor
 from engine.errors import FieldError, Forbidden, InvalidInput, NotFound
+from engine.execution import sla
 from engine.execution.services import ServiceContext
 from engine.store.conversation import AttachmentInfo, ConversationStore, EntryRow, OutboxLine
 from engine.store.history import Journal, Where
@@ -135,8 +136,9 @@ class ConversationUseCases(TicketUseCases):
             context = ServiceContext(store, ticket, entry.at, Where(), journal, self.composer)
             entry.outbox_id = context.queue_message(REPLY_KIND, {"message": entry.body, "agent": entry.author})
             conversation.link_outbox(entry.id or 0, entry.outbox_id)
-            if ticket.first_response_at is None:
-                ticket.first_response_at = entry.at  # the first human public reply
+            unit = store.unit(ticket.unit_code)
+            if ticket.first_response_at is None and unit is not None:
+                sla.first_response(ticket, unit, entry.at)  # the first human public reply stops that clock
         return entry
 
     def attachment(self, attachment_id: int, reader: Actor) -> tuple[str, str, bytes]:

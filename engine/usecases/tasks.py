@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.access import Actor, check_may_work
 from engine.errors import Conflict, NotFound
+from engine.execution.sla import count_completion
 from engine.process.forms import validate_form
 from engine.store.history import Journal, Where
 from engine.store.tickets import TicketRecord, TicketStore, WorkItem
@@ -16,6 +17,8 @@ from .base import RuntimeCore
 # What a customer may see of the process data on their validation task; agents see all of it.
 CUSTOMER_CONTEXT = ("ticket_number", "subject", "description", "customer_message", "customer_steps",
                     "validation_request")
+# Of the validation request, only when the answer is due; the reminder schedule is the team's.
+CUSTOMER_VALIDATION = ("response_window", "respond_by")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class TaskUseCases(RuntimeCore):
                 data = self._peek(uow.connection, ticket, lambda execution: dict(execution.user_task(row.id).data))
             if self.lane_roles.get(row.lane) == "customer":
                 context = {k: data[k] for k in CUSTOMER_CONTEXT if k in data}
+                if isinstance(context.get("validation_request"), dict):
+                    request = context["validation_request"]
+                    context["validation_request"] = {k: request[k] for k in CUSTOMER_VALIDATION if k in request}
             else:
                 context = {k: v for k, v in data.items() if k not in schema.get("properties", {})}
             prefill = {k: data[k] for k in schema.get("properties", {}) if k in data}
@@ -171,8 +177,7 @@ class TaskUseCases(RuntimeCore):
                 execution.record("admin_override", actor.name,
                                  {"action": "complete_task", "assignee": row.assignee}, execution.where(task))
             execution.complete_user_task(task, data, actor.name)
-            if ticket.first_response_at is None and actor.role != "customer":
-                ticket.first_response_at = now
+            count_completion(ticket, row.element_id, data)
             if not store.complete_task(row.id, actor.name, now):
                 raise Conflict(f"task {task_id} is no longer ready")
             execution.run_engine_steps()

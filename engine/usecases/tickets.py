@@ -130,7 +130,7 @@ class TicketUseCases(RuntimeCore):
             if store.unit(intake.unit) is None:
                 raise InvalidInput("the ticket cannot be opened",
                                    [FieldError("/unit", f"unknown unit '{intake.unit}'")])
-            definition_id = store.latest_definition_id(PROCESS_KEY)
+            definition_id = store.active_definition_id(PROCESS_KEY)
             if definition_id is None:
                 raise NotFound("no process definition is deployed: run `ticketflow deploy bpmn/support_ticket.bpmn`")
             info, definition = self.definition_of(uow.connection, definition_id)

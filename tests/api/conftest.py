@@ -11,6 +11,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from engine.runtime import Runtime
+from engine.usecases.email_in import EmailIntake
+from mail.intake import IntakeLimits, WebhookMailIntake
 from web.app import WebSettings, create_app
 from webhooks.inbound import StandardWebhooksVerifier
 
@@ -52,7 +54,8 @@ class Caller:
 
 def make_api(runtime: Runtime, tokens: dict[str, str] | None = None, **settings: Any) -> Api:
     """The app over ``runtime``; creates the test users unless their ``tokens`` are handed in."""
-    app = create_app(runtime, WebSettings(secret_key="test-secret", **settings), verifier=StandardWebhooksVerifier())
+    app = create_app(runtime, WebSettings(secret_key="test-secret", **settings), verifier=StandardWebhooksVerifier(),
+                     ingest_email=WebhookMailIntake(EmailIntake.over(runtime), IntakeLimits()))
     if tokens is None:
         directory = app.extensions["ticketflow"].directory
         tokens = {name: directory.add_user(name, role, email)[1] for name, role, email in USERS}

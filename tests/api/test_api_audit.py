@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import text
 
 from tests.api.conftest import Api, complete, open_ticket
 from tests.api.test_api_paths import escalate_and_fix
 from tests.conftest import PERSISTS, RESOLVED
+from tests.integration.helpers import tamper
 
 AUDIT_PATHS = ["/api/v1/tickets/{n}/audit", "/api/v1/tickets/{n}/replay", "/api/v1/tickets/{n}/as-of?seq=2",
                "/api/v1/audit/verify",
@@ -20,7 +20,8 @@ def closed_ticket(api: Api) -> str:
     number = open_ticket(api)["number"]
     escalate_and_fix(api, number)
     complete(api, number, "alice", PERSISTS, claim=False)
-    for user, data in (("otto", {"logs_reviewed": "again", "reproduced": True, "root_cause": "second cause"}),):
+    for user, data in (("otto", {"logs_reviewed": "again", "reproduced": True,
+                                 "root_cause": "A second cache layer kept the stale token."}),):
         complete(api, number, user, data)
     return number
 
@@ -68,11 +69,8 @@ def test_as_of_shows_where_the_ticket_was(api: Api) -> None:
 def test_tampering_in_sql_is_named_over_http(api: Api) -> None:
     number = open_ticket(api)["number"]
     escalate_and_fix(api, number)
-    with api.runtime.uow() as uow:
-        uow.session.execute(text("UPDATE history_event SET data = :d WHERE seq = 2 AND ticket_id = "
-                                 "(SELECT id FROM ticket WHERE number = :n)"),
-                            {"d": json.dumps({"forged": True}), "n": number})
-        uow.commit()
+    tamper(api.runtime, "UPDATE history_event SET data = :d WHERE seq = 2 AND ticket_id = "
+           "(SELECT id FROM ticket WHERE number = :n)", d=json.dumps({"forged": True}), n=number)
     report = api.as_("aude").get(f"/api/v1/tickets/{number}/audit").json
     assert report["ok"] is False and report["finding"]["seq"] == 2
     assert api.as_("aude").get("/api/v1/audit/verify").json["failed"] == 1

@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 from werkzeug.serving import make_server
 
-from engine.errors import StepFailed
+from engine.errors import DefinitionRejected, StepFailed
 from engine.execution.clock import FakeClock
 from engine.process.definitions import read_bundle
 from engine.process.guards import configure_limits
@@ -177,3 +177,19 @@ def test_a_hostile_reminder_parameter_stalls_the_ticket_in_the_worker_instead_of
     failure = runtime.ticket_history(number)[-1]
     assert failure.kind == "step_failed" and "bits" in json.dumps(failure.data)
     complete_current(runtime, number, CUSTOMER, RESOLVED)  # the customer's task is still there to finish
+
+
+@pytest.mark.parametrize("condition", ['open("/etc/passwd").read() != ""', "getattr(resolve_at_first_level, 'real')",
+                                       "eval('resolve_at_first_level')"])
+def test_a_gateway_condition_calling_what_diagram_code_may_not_is_refused_at_deploy_naming_the_flow(
+        runtime: Runtime, condition: str) -> None:
+    def inject(root: etree._Element) -> None:
+        flow = root.xpath("//bpmn:sequenceFlow[@id='flow_first_level_yes']/bpmn:conditionExpression",
+                          namespaces=NS)[0]
+        flow.text = condition
+
+    deployed = len(runtime.list_definitions())
+    with pytest.raises(DefinitionRejected) as refused:
+        deploy_edited(runtime, inject)
+    assert "flow_first_level_yes" in str(refused.value) and "may not call" in str(refused.value)
+    assert len(runtime.list_definitions()) == deployed

@@ -38,6 +38,12 @@ def text(length: int) -> str:
     return (WIDE * (length // len(WIDE) + 1))[:length]
 
 
+def record(length: int) -> str:
+    """Text that passes the resolution record's quality rules (distinct sentences, an observed outcome)."""
+    sentences = (f"Step {n}: checked Ünïcødé 漢字 🎫 setting {n} and verified it works. " for n in range(1, length))
+    return "".join(sentences)[:length]
+
+
 def longest(runtime: Runtime, number: str, data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with every free-text field of the ready task's form at its maxLength (lists at maxItems)."""
     task = runtime.get_ticket(number).ready_tasks[0]
@@ -45,7 +51,7 @@ def longest(runtime: Runtime, number: str, data: dict[str, Any]) -> dict[str, An
     filled = dict(data)
     for name, field in schema.get("properties", {}).items():
         if field.get("type") == "string" and "maxLength" in field and "pattern" not in field:
-            filled[name] = text(field["maxLength"])
+            filled[name] = (record if "x-quality" in field else text)(field["maxLength"])
         elif field.get("type") == "array" and "maxLength" in field.get("items", {}):
             filled[name] = [text(field["items"]["maxLength"])] * field.get("maxItems", 3)
     return filled

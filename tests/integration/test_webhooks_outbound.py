@@ -65,6 +65,10 @@ def test_every_event_of_every_path_arrives_signed_in_order_per_ticket_with_its_s
         runtime: Runtime, clock: FakeClock, receiver: Receiver) -> None:
     _, secret = subscribe(runtime, receiver.url)
     tickets = play_every_path(runtime, clock)
+    tickets["unanswered"] = runtime.open_ticket(intake(), CUSTOMER).number  # its service levels run out
+    complete_current(runtime, tickets["unanswered"], L1, CLASSIFY)
+    clock.advance(days=7)
+    assert runtime.check_service_levels() == [tickets["unanswered"]]
     report = deliver(runtime)
     queued = rows(runtime)
     events = receiver.verified(secret)  # raises unless every signature checks out

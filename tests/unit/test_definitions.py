@@ -207,7 +207,8 @@ def test_unknown_attribute_is_an_xsd_error(loader: DefinitionLoader) -> None:
 
 
 def test_attribute_with_a_wrong_type_is_an_xsd_error(loader: DefinitionLoader) -> None:
-    bpmn = edited(lambda root: only(root, "//bpmn:boundaryEvent").set("cancelActivity", "sometimes"))
+    reminder = "//bpmn:boundaryEvent[@id='response_window_passed']"
+    bpmn = edited(lambda root: only(root, reminder).set("cancelActivity", "sometimes"))
     assert_rejected(loader, bpmn, "XSD", "cancelActivity", "sometimes")
 
 

@@ -126,7 +126,7 @@ def test_every_flow_node_and_sequence_flow_has_di() -> None:
     edges = {e.get("bpmnElement") for e in xpath("//bpmndi:BPMNEdge")}
     nodes = [n.get("id") for n in flow_nodes()]
     flows = [f.get("id") for f in xpath("//bpmn:sequenceFlow")]
-    assert len(nodes) == 20 and len(flows) == 20
+    assert len(nodes) == 26 and len(flows) == 24
     assert [n for n in nodes if n not in shapes] == []
     assert [f for f in flows if f not in edges] == []
     for lane_or_pool in xpath("//bpmn:lane/@id|//bpmn:participant/@id"):
@@ -243,7 +243,7 @@ def test_response_window_timer_is_an_expression_over_the_validation_request() ->
 
 def test_every_user_task_has_form_files_in_the_forms_folder() -> None:
     user_tasks = xpath("//bpmn:userTask")
-    assert len(user_tasks) == 7
+    assert len(user_tasks) == 8
     for task in user_tasks:
         props = user_task_properties(task)
         for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):

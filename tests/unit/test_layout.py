@@ -26,7 +26,7 @@ ALLOWED = {
 }
 # engine's rooms, bottom up: the shared vocabulary, then each room may lean on the ones before it.
 ENGINE_ROOMS = ["vocabulary", "process", "store", "execution", "audit", "usecases", "runtime"]
-VOCABULARY = {"errors", "config", "access", "views", "limits", "__init__"}
+VOCABULARY = {"errors", "config", "access", "views", "limits", "context", "__init__"}
 
 
 def modules(package: str) -> Iterator[Path]:

@@ -145,7 +145,7 @@ def test_open_of_etc_passwd_is_refused_and_reads_nothing(env: SandboxEnvironment
 
 @pytest.mark.parametrize("expression", ["exec('x = 1')", "eval('1 + 1')"])
 def test_exec_and_eval_calls_are_refused(env: SandboxEnvironment, expression: str) -> None:
-    with pytest.raises(SandboxViolation, match="calls are not allowed"):
+    with pytest.raises(SandboxViolation, match="which diagram code may not call"):
         env.evaluate(expression, {})
 
 
@@ -288,3 +288,17 @@ def test_ticket_script_engine_runs_diagram_code_in_the_sandbox(canary: Path) -> 
     with pytest.raises(SandboxViolation):
         engine.environment.evaluate("__import__('os').system('touch ' + target)", {"target": str(canary)})
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("code", ["open('/etc/passwd').read()", "getattr(ticket, 'x')", "vars()", "globals()",
+                                  "f = getattr", "compile('1', 'x', 'eval')", "breakpoint()"])
+def test_the_lint_refuses_what_diagram_code_may_not_call_before_anything_runs(code: str) -> None:
+    problem = expression_problem(code, script="=" in code)
+    assert problem is not None and "which diagram code may not call" in problem
+
+
+@pytest.mark.parametrize("code", ["type == 'incident'", "len(steps) > 2 and subject.lower() != ''",
+                                  "f = lambda s: s.strip()\nresult = [f(s) for s in steps]",
+                                  "sorted(d.items(), key=lambda kv: kv[1])[0]"])
+def test_the_lint_allows_safe_functions_process_data_and_names_the_code_binds(code: str) -> None:
+    assert expression_problem(code, script="\n" in code) is None

@@ -6,9 +6,11 @@ from typing import Any
 from engine.access import ROLES
 from engine.limits import CHANNEL_NAME, DESCRIPTION
 from engine.usecases.channels import NAME_PATTERN
-from engine.usecases.knowledge import ARTICLE_SCHEMA
+from engine.usecases.kb_fields import ARTICLE_SCHEMA, EDIT_SCHEMA, STATES
 from engine.usecases.subscriptions import known_events
 from engine.usecases.tickets import CHANNELS
+from web.api.definitions import MIGRATION_SCHEMA
+from web.api.reports import report_paths
 from web.api.v1 import MAX_OFFSET, MAX_PAGE
 
 NULLABLE_STRING = {"type": ["string", "null"]}
@@ -52,6 +54,9 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+VERSION = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}  # a definition version number
 
 
 def _path(name: str) -> dict[str, Any]:
@@ -106,24 +111,37 @@ def _schemas() -> dict[str, Any]:
                    "contact": contact, "unit": {"type": "string"},
                    "channel": {"type": "string", "enum": list(CHANNELS)},
                    "customer": {"type": "string", "maxLength": 200}}, ["subject", "description"])
-    article = _obj({"slug": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
-                    "keywords": {"type": "string"}, "published": {"type": "boolean"},
-                    "review_by": NULLABLE_TIME, "updated_at": {"type": "string", "format": "date-time"}})
+    text = {"type": "string"}
+    article = _obj({**{name: text for name in ("slug", "title", "problem", "environment", "cause", "resolution",
+                                                "tags", "body", "keywords", "review_note")},
+                    "state": {"type": "string", "enum": list(STATES)}, "published": {"type": "boolean"},
+                    "author": {"type": ["string", "null"]}, "reviewer": {"type": ["string", "null"]},
+                    "source_ticket": {"type": ["string", "null"]}, "reuse_count": {"type": "integer"},
+                    "version": {"type": "integer"}, "versions": {"type": "array", "items": _obj({}, extra=True)},
+                    **{name: NULLABLE_TIME for name in ("reviewed_at", "review_by", "published_at", "created_at",
+                                                        "updated_at")}})
+    article["required"] = [name for name in article["properties"] if name != "versions"]  # versions: one article
     article_input = ARTICLE_SCHEMA
-    match = _obj({"slug": {"type": "string"}, "title": {"type": "string"}, "score": {"type": "number"},
-                  "excerpt": {"type": "string"}})
+    match = _obj({"slug": text, "title": text, "excerpt": text, "state": text,
+                  "relevance": {"type": "string", "enum": ["strong match", "good match", "possible match"]},
+                  "snippet_html": {"type": "string", "description": "escaped HTML; matched words in <mark>"}})
     definition = _obj({"key": {"type": "string"}, "version": {"type": "integer"}, "sha256": {"type": "string"},
                        "deployed_by": {"type": "string"}, "deployed_at": {"type": "string", "format": "date-time"},
-                       "forms": {"type": "array", "items": {"type": "string"}}, "created": {"type": "boolean"}},
-                      ["key", "version", "sha256", "deployed_by", "deployed_at", "forms"])
+                       "forms": {"type": "array", "items": {"type": "string"}}, "created": {"type": "boolean"},
+                       "active": {"type": "boolean", "description": "new tickets start on this version"},
+                       "changed": {"type": "boolean"}},
+                      ["key", "version", "sha256", "deployed_by", "deployed_at", "forms", "active"])
     problem = _obj({"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                     "detail": {"type": "string"},
+                    "request_id": {"type": "string", "description": "the request's X-Request-Id: quote it to "
+                                   "an operator, who finds its log lines and history events by it"},
                     "errors": {"type": "array", "items": _obj({"pointer": {"type": "string"},
                                                                 "detail": {"type": "string"}})}},
                    ["type", "title", "status", "detail"], extra=True)
     return {"Task": task, "Event": event, "Classification": classification, "Ticket": ticket,
             "TaskDetail": task_detail, "TicketIntake": intake, "KbArticle": article,
-            "KbArticleInput": article_input, "KbMatch": match, "Definition": definition, "Problem": problem,
+            "KbArticleInput": article_input, "KbArticleEdit": EDIT_SCHEMA,
+            "KbMatch": match, "Definition": definition, "Problem": problem,
             "OutboxMessage": _outbox_message_schema(),
             "User": _obj({"name": {"type": "string"}, "role": {"type": "string", "enum": list(ROLES)},
                           "email": NULLABLE_STRING, "unit": NULLABLE_STRING})}
@@ -184,19 +202,7 @@ def _paths() -> dict[str, Any]:
             "summary": "A task with its ticket, form and prefilled context", "operationId": "get_task",
             "parameters": [_path("task_id")], "responses": _responses(200, _ref("TaskDetail"), 403, 404)}},
         **task_paths,
-        "/api/v1/kb/search": {"get": {
-            "summary": "Full-text search of published, up-to-date articles", "operationId": "kb_search",
-            "parameters": [{"name": "q", "in": "query", "required": True,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 1000}},
-                           _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most")],
-            "responses": _responses(200, _obj({"query": {"type": "string"},
-                                               "items": {"type": "array", "items": _ref("KbMatch")}}), 403)}},
-        "/api/v1/kb/articles": {
-            "get": {"summary": "All articles (drafts included)", "operationId": "kb_articles", "parameters": PAGE,
-                    "responses": _responses(200, _page_of("KbArticle"), 403)},
-            "post": {"summary": "Add an article (l2, process_owner, admin)", "operationId": "kb_add_article",
-                     "requestBody": _json_body(_ref("KbArticleInput")),
-                     "responses": _responses(201, _ref("KbArticle"), 403, 409, 413, 415, 422)}},
+        **_kb_paths(),
         "/api/v1/definitions": {
             "get": {"summary": "Deployed diagram versions", "operationId": "list_definitions",
                     "responses": _responses(200, _obj({"items": {"type": "array", "items": _ref("Definition")}}),
@@ -209,12 +215,59 @@ def _paths() -> dict[str, Any]:
                              "forms": {"type": "array", "items": {
                                  "type": "string", "contentMediaType": "application/octet-stream"}}}, ["bpmn"])},
                          "application/xml": {"schema": {"type": "string"}}}},
-                     "responses": {**_responses(201, _ref("Definition"), 403, 413, 415, 422),
+                     "parameters": [_query("activate", {"type": "string", "enum": ["true", "false"]},
+                                           "false: deploy without activating (default true)"),
+                                    _query("base", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                                           "sha256 of the version edited: 409 if another was deployed since")],
+                     "responses": {**_responses(201, _ref("Definition"), 403, 409, 413, 415, 422),
                                    "200": {"description": "Identical content: already deployed", "content": {
                                        "application/json": {"schema": _ref("Definition")}}}}}},
+        "/api/v1/definitions/lint": {
+            "post": {"summary": "Check a diagram without deploying it (process_owner, admin): its problems, each "
+                                "on its element", "operationId": "lint_definition",
+                     # Files of any bytes: whatever they hold, the answer is what the lint makes of them.
+                     "requestBody": {"required": True, "content": {
+                         "multipart/form-data": {"schema": _obj({
+                             "bpmn": {"contentMediaType": "application/octet-stream"},
+                             "forms": {"type": "array", "items": {"contentMediaType": "application/octet-stream"}}},
+                             ["bpmn"])},
+                         "application/xml": {"schema": {"type": "string"}}}},
+                     "responses": _responses(200, _obj({"problems": {"type": "array", "items": _obj({
+                         "element": {"type": ["string", "null"]}, "message": {"type": "string"},
+                         "form": {"type": ["string", "null"]}})}}), 403, 413, 415, 422)}},
+        "/api/v1/definitions/{key}/diff": {
+            "get": {"summary": "What changed between two versions, in words", "operationId": "definition_diff",
+                    "parameters": [_path("key"),
+                                   {**_query("from", VERSION, "the earlier version"),
+                                    "required": True},
+                                   {**_query("to", VERSION, "the later version"),
+                                    "required": True}],
+                    "responses": _responses(200, _obj({
+                        "key": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"},
+                        "changes": {"type": "array", "items": _obj({
+                            "kind": {"type": "string"}, "subject": {"type": "string"},
+                            "element": {"type": "string"}, "sentence": {"type": "string"}})}}), 403, 404, 422)}},
+        "/api/v1/definitions/{key}/migrations": {
+            "post": {"summary": "Move running tickets to another version (process_owner, admin); dry_run assesses",
+                     "operationId": "migrate_tickets", "parameters": [_path("key")],
+                     "requestBody": _json_body(MIGRATION_SCHEMA),
+                     "responses": _responses(200, _obj({
+                         "moves": {"type": "array", "items": _obj({
+                             "number": {"type": "string"},
+                             "outcome": {"type": "string", "enum": ["moved", "movable", "refused", "skipped"]},
+                             "standing": {"type": "array", "items": {"type": "string"}},
+                             "reason": {"type": "string"}})},
+                         "remaining": {"type": "integer"}}), 403, 404, 415, 422)}},
+        "/api/v1/definitions/{key}/versions/{version}/activate": {
+            "post": {"summary": "Make a deployed version the one new tickets start on (process_owner, admin)",
+                     "operationId": "activate_definition",
+                     "parameters": [_path("key"), {**_path("version"), "schema": {"type": "integer"}}],
+                     "responses": _responses(200, _ref("Definition"), 403, 404)}},
         **_audit_paths(),
         **_outbox_paths(),
+        **report_paths(_responses, _query),
         **_channel_paths(),
+        **_unit_paths(),
         **_subscription_paths(),
         **_conversation_paths(),
         "/api/v1/me": {"get": {"summary": "Who the token belongs to", "operationId": "me",
@@ -224,6 +277,30 @@ def _paths() -> dict[str, Any]:
                                  "schema": _obj({"status": {"type": "string"}, "database": {"type": "string"}})}}},
                                  "503": {"description": "Unhealthy", "content": {
                                      "application/problem+json": {"schema": _ref("Problem")}}}}}},
+        **_service_paths(),
+    }
+
+
+def _service_paths() -> dict[str, Any]:
+    """Readiness and metrics, for load balancers and Prometheus."""
+    problem = {"application/problem+json": {"schema": _ref("Problem")}}
+    ready = _obj({name: {"type": "string"} for name in ("status", "database", "migrations", "definition")})
+    return {
+        "/readyz": {"get": {
+            "summary": "Ready to serve: database reachable, migrations current, a process definition deployed",
+            "operationId": "readyz", "security": [],
+            "responses": {"200": {"description": "Ready", "content": {"application/json": {"schema": ready}}},
+                          "503": {"description": "Not ready; the detail names the check that failed",
+                                  "content": problem}}}},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics (text format): without a token from this host only; from elsewhere "
+                       "with an admin's or auditor's token",
+            "operationId": "metrics",
+            "security": [{}, {"bearer": []}],
+            "responses": {"200": {"description": "The metrics", "content": {"text/plain": {"schema": {
+                "type": "string"}}}},
+                "401": {"description": ERRORS[401], "content": problem},
+                "403": {"description": ERRORS[403], "content": problem}}}},
     }
 
 
@@ -365,6 +442,39 @@ def _channel_paths() -> dict[str, Any]:
     }
 
 
+def _unit_paths() -> dict[str, Any]:
+    """Units and their service levels (web/api/units.py): the document ``ticketflow unit load`` reads, as JSON."""
+    duration = {"type": "string", "description": "ISO 8601 days/hours/minutes, e.g. PT4H, P1D (business time)"}
+    target = _obj({"first_response": duration, "resolution": duration, "24x7": {"type": "boolean"}},
+                  ["first_response", "resolution"])
+    fields = {"code": {"type": "string"}, "name": {"type": "string", "minLength": 1, "maxLength": 200},
+              "time_zone": {"type": "string", "description": "IANA zone, e.g. Europe/Berlin"},
+              "first_response": duration, "response_window": duration, "reminder_every": duration,
+              "follow_up_after": {"type": "integer", "minimum": 1, "maximum": 100},
+              "hours": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        "description": 'weekday (mon..sun) -> ["09:00-17:00", ...]'},
+              "holidays": _obj({"country": {"type": "string"}, "subdivision": {"type": "string"},
+                                "calendar": {"type": "string", "description": "iCalendar text, all-day events"}}, []),
+              "targets": _obj({p: target for p in ("P1", "P2", "P3", "P4", "P5")})}
+    unit = _obj({**fields, "version": {"type": "integer"}})
+    body = _obj({**fields, "version": {"type": "integer"}},
+                ["name", "time_zone", "first_response", "response_window", "hours", "targets"])
+    etag = {"ETag": {"schema": {"type": "string"}}}
+    return {
+        "/api/v1/units": {"get": {"summary": "Units with their hours, holidays and targets (staff)",
+                                  "operationId": "list_units",
+                                  "responses": _responses(200, _obj({"items": {"type": "array", "items": unit}}),
+                                                          403)}},
+        "/api/v1/units/{code}": {
+            "get": {"summary": "One unit; its ETag is its version", "operationId": "get_unit",
+                    "parameters": [_path("code")], "responses": _responses(200, unit, 403, 404, headers=etag)},
+            "put": {"summary": "Create or replace a unit (admin); If-Match optional; running tickets use it from "
+                               "their next step", "operationId": "put_unit", "parameters": [_path("code")],
+                    "requestBody": _json_body(body),
+                    "responses": _responses(200, unit, 400, 403, 409, 413, 415, 422, headers=etag)}},
+    }
+
+
 def _email_path(parameters: list[dict[str, Any]], location: dict[str, Any]) -> dict[str, Any]:
     """A mail gateway's signed delivery of one raw email: read and threaded as `ticketflow mail ingest` does."""
     received = _obj({"outcome": {"type": "string", "enum": ["opened", "added", "internal", "recorded", "duplicate"]},
@@ -459,4 +569,57 @@ def _subscription_paths() -> dict[str, Any]:
             "summary": "Deliver a dead or waiting webhook event again now (admin; recorded in the ticket's history)",
             "operationId": "redeliver_webhook", "parameters": [delivery_id],
             "responses": _responses(200, delivery, 403, 404, 409)}},
+    }
+
+
+def _kb_review(action: str, summary: str, *errors: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "operationId": f"kb_{action.replace('-', '_')}",
+                                 "parameters": [_path("slug")],
+                                 "responses": _responses(200, _ref("KbArticle"), 403, 404, *errors)}
+    if body is not None:
+        operation["requestBody"] = _json_body(body)
+    return {"post": operation}
+
+
+def _kb_paths() -> dict[str, Any]:
+    """The knowledge base (web/api/knowledge.py): search, articles and their review."""
+    query = [{"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1,
+                                                                        "maxLength": 1000}},
+             _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most")]
+    found = _responses(200, _obj({"query": {"type": "string"}, "items": {"type": "array", "items": _ref("KbMatch")}}),
+                       400, 403)
+    article = "/api/v1/kb/articles/{slug}"
+    return {
+        "/api/v1/kb/search": {"get": {"summary": "Agents: ranked search with marked snippets (drafts included)",
+                                      "operationId": "kb_search", "parameters": query, "responses": found}},
+        "/api/v1/kb/suggest": {"get": {"summary": "Anyone: published articles only; the last word may be "
+                                                  "unfinished", "operationId": "kb_suggest", "parameters": query,
+                                       "responses": found}},
+        "/api/v1/kb/articles": {
+            "get": {"summary": "Articles; ?state=draft is the review queue, oldest first", "operationId": "kb_articles",
+                    "parameters": [*PAGE, _query("state", {"type": "string", "enum": list(STATES)}, "one state")],
+                    "responses": _responses(200, _page_of("KbArticle"), 403, 422)},
+            "post": {"summary": "Add an article (l2, process_owner, admin)", "operationId": "kb_add_article",
+                     "requestBody": _json_body(_ref("KbArticleInput")),
+                     "responses": _responses(201, _ref("KbArticle"), 403, 409, 413, 415, 422)}},
+        article: {
+            "get": {"summary": "One article with its versions (customers: published only)",
+                    "operationId": "kb_article", "parameters": [_path("slug")],
+                    "responses": _responses(200, _ref("KbArticle"), 403, 404)},
+            "patch": {"summary": "Edit (a new version); If-Match: the version read -> 409 when stale",
+                      "operationId": "kb_edit_article", "parameters": [_path("slug")],
+                      "requestBody": _json_body(_ref("KbArticleEdit")),
+                      "responses": _responses(200, _ref("KbArticle"), 400, 403, 404, 409, 415, 422)}},
+        f"{article}/submit": _kb_review("submit", "Draft to review", 409),
+        f"{article}/publish": _kb_review("publish", "Publish (sets reviewer, review dates)", 409),
+        f"{article}/archive": _kb_review("archive", "Withdraw the article", 409),
+        f"{article}/send-back": _kb_review("send-back", "Back to draft with a note", 409, 413, 415, 422,
+                                           body=_obj({"note": {"type": "string", "minLength": 1, "maxLength": 500}},
+                                                     ["note"])),
+        f"{article}/deflections": {"post": {
+            "summary": "Customer: this article answered my question (no ticket opened)", "operationId": "kb_deflect",
+            "parameters": [_path("slug")],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _obj(
+                {"query": {"type": "string"}})}}},
+            "responses": _responses(204, None, 403, 404, 413, 415, 422)}},
     }

@@ -1,6 +1,7 @@
 """Read models as the API's JSON documents (the shapes /openapi.json describes)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +61,8 @@ def task_detail_json(detail: TaskDetail) -> dict[str, Any]:
                         "complete": f"/api/v1/tasks/{detail.task.id}/complete"}}
 
 
-def definition_json(row: ProcessDefinition) -> dict[str, Any]:
+def definition_json(row: ProcessDefinition, active: Mapping[str, int]) -> dict[str, Any]:
+    """A deployed version; ``active`` maps each process key to its active version number."""
     return {"key": row.key, "version": row.version, "sha256": row.sha256, "deployed_by": row.deployed_by,
-            "deployed_at": when(row.deployed_at), "forms": sorted(row.forms)}
+            "deployed_at": when(row.deployed_at), "forms": sorted(row.forms),
+            "active": active.get(row.key) == row.version}

@@ -10,10 +10,9 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from engine import limits
 from engine.errors import FieldError, InvalidInput
 from engine.runtime import Runtime
-from engine.usecases import knowledge
 from engine.usecases.tasks import Assignment
 from engine.usecases.tickets import AGENT_CHANNEL_RULE, AGENT_CHANNELS, TicketFilter, TicketIntake
-from web.api.serialize import definition_json, event_json, task_detail_json, task_json, ticket_json
+from web.api.serialize import event_json, task_detail_json, task_json, ticket_json
 from web.auth import authenticate_api, current_actor, current_user, record_auditor_read, roles
 from web.problems import ApiError
 
@@ -235,63 +234,7 @@ def complete_task(task_id: str) -> Response:
     return response
 
 
-# -- knowledge base -------------------------------------------------------------------------------
-@api.get("/kb/search")
-@roles(*AGENT_READERS)
-def kb_search() -> Response:
-    only_query("q", "limit")
-    query = request.args.get("q", "")
-    if not query.strip() or len(query) > 1000:
-        raise ApiError(400, "Malformed query", "q must be 1 to 1000 characters")
-    matches = knowledge.search_kb(runtime(), query, int_arg("limit", 10, 1, 50))
-    return jsonify({"query": query, "items": [m.as_dict() for m in matches]})
-
-
-@api.get("/kb/articles")
-@roles(*AGENT_READERS)
-def kb_articles() -> Response:
-    only_query("limit", "offset")
-    limit, offset = page_args()
-    items, total = knowledge.list_articles(runtime(), limit, offset)
-    return jsonify(paged(items, total, limit, offset))
-
-
-@api.post("/kb/articles")
-@roles("l2", "process_owner", "admin")
-def kb_add_article() -> tuple[Response, int, dict[str, str]]:
-    article = knowledge.create_article(runtime(), json_body())
-    return jsonify(article), 201, {"Location": f"/api/v1/kb/articles/{article['slug']}"}
-
-
-# -- definitions ----------------------------------------------------------------------------------
-@api.get("/definitions")
-@roles(*AGENT_READERS)
-def list_definitions() -> Response:
-    return jsonify({"items": [definition_json(row) for row in runtime().list_definitions()]})
-
-
-@api.post("/definitions")
-@roles("process_owner", "admin")
-def deploy_definition() -> tuple[Response, int]:
-    bpmn, forms = _uploaded_bundle()
-    row, created = runtime().deploy_upload(bpmn, forms, current_actor())
-    return jsonify({**definition_json(row), "created": created}), 201 if created else 200
-
-
-def _uploaded_bundle() -> tuple[bytes, dict[str, bytes]]:
-    """The diagram and any form files, from a multipart form (``bpmn`` + ``forms``) or a raw XML body."""
-    if request.mimetype == "multipart/form-data":
-        diagram = request.files.get("bpmn")
-        if diagram is None:
-            raise InvalidInput("no diagram uploaded", [FieldError("/bpmn", "attach the .bpmn file as 'bpmn'")])
-        forms = {f.filename or "": f.read() for f in request.files.getlist("forms")}
-        if "" in forms:
-            raise InvalidInput("a form file has no name", [FieldError("/forms", "every form file needs its name")])
-        return diagram.read(), forms
-    if request.mimetype in ("application/xml", "text/xml", "application/bpmn+xml"):
-        return request.get_data(cache=True), {}
-    raise ApiError(415, "Unsupported media type", "upload the diagram as multipart/form-data (field 'bpmn', "
-                   "optional 'forms') or as an application/xml body")
+# -- knowledge base: web/api/knowledge.py ----------------------------------------------------------
 
 
 # -- service --------------------------------------------------------------------------------------

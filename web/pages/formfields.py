@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import FieldError
+from engine.process import quality
 
 YES, NO = "yes", "no"
 
@@ -59,8 +60,15 @@ def _field(name: str, spec: Mapping[str, Any], ui: Mapping[str, Any], required: 
         options = tuple((str(value), str(label)) for value, label in zip(spec["enum"], labels, strict=False))
     else:
         shown = "textarea" if widget == "textarea" else "text"
-    return Field(name=name, title=str(spec.get("title", name)), description=str(spec.get("description", "")),
+    return Field(name=name, title=str(spec.get("title", name)), description=_help(spec),
                  widget=shown, required=required, options=options, max_length=spec.get("maxLength"))
+
+
+def _help(spec: Mapping[str, Any]) -> str:
+    """The field's description, then its quality rule in plain words, so the agent reads it before typing."""
+    rules = spec.get(quality.KEYWORD)
+    rule = quality.help_text(rules) if isinstance(rules, Mapping) else ""
+    return " ".join(part for part in (str(spec.get("description", "")), rule) if part)
 
 
 # -- values shown in the inputs ---------------------------------------------------------------------

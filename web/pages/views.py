@@ -23,9 +23,10 @@ from engine.runtime import Runtime
 from engine.usecases.tasks import TaskDetail
 from engine.usecases.tickets import AGENT_CHANNELS, TicketIntake
 from engine.usecases.users import UserView
+from engine.views import EventView, TicketView
 from web.auth import check_csrf, csrf_token, load_page_user, record_auditor_read, sign_in, sign_out
 from web.pages.conflicts import complete_as_seen, seen_task, what_happened
-from web.pages.diagram import pinned_diagram, render_svg
+from web.pages.diagram import DiagramView, loops, passes, pinned_diagram, ticket_view, walked
 from web.pages.formfields import Field, coerce, errors_by_field, fields_of, shown_values, submitted_values
 
 pages = Blueprint("pages", __name__)
@@ -137,6 +138,8 @@ def local_next() -> str | None:
 
 
 def home_of(user: UserView) -> str:
+    if user.role == "process_owner":  # they work no lane: their page is the process itself
+        return url_for("pages.live_process")
     return url_for("pages.my_tickets" if user.role == "customer" else "pages.inbox")
 
 
@@ -284,7 +287,17 @@ def ticket_page(number: str) -> str:
     from web.pages.conversation import conversation_for  # here: that module adds its routes to this blueprint
 
     return render_template("ticket.html", ticket=ticket, trail=trail, readable=readable,
-                           conversation=conversation_for(number))
+                           conversation=conversation_for(number), diagram=ticket_diagram_view(ticket, trail))
+
+
+def ticket_diagram_view(ticket: TicketView, trail: list[EventView]) -> DiagramView | None:
+    """The support team's picture of the ticket's way through its procedure version (customers get none)."""
+    if me().role == "customer":
+        return None
+    diagram = pinned_diagram(runtime(), ticket.number).diagram
+    return ticket_view(url_for("pages.ticket_diagram", number=ticket.number), diagram,
+                       [task.element_id for task in ticket.ready_tasks], trail,
+                       f"{ticket.number} on procedure version {ticket.definition_version}")
 
 
 @pages.get("/tickets/<number>/as-of")
@@ -302,10 +315,12 @@ def ticket_as_of(number: str) -> str:
     if actor.role == "auditor":
         audit.record_access(actor, number, "as_of", {"seq": seq})
     diagram = pinned.diagram
-    title = f"Procedure version {pinned.version} after event {seq}"
+    picture = DiagramView(url_for("pages.ticket_diagram", number=number),
+                          f"Procedure version {pinned.version} after event {seq}", view.current_elements,
+                          walked(diagram, view.visited_elements, view.current_elements),
+                          loops(diagram, passes(diagram, (e for e in trail if e.seq <= seq))))
     return render_template("as_of.html", view=view, pinned=pinned, trail=trail, last=trail[-1].seq,
-                           svg=render_svg(diagram, view.current_elements, view.visited_elements, title),
-                           current=[diagram.name_of(e) for e in view.current_elements],
+                           diagram=picture, current=[diagram.name_of(e) for e in view.current_elements],
                            visited=[diagram.name_of(e) for e in view.visited_elements])
 
 
@@ -366,7 +381,7 @@ def register_submit() -> tuple[str, int] | Response:
 def render_ticket_form(page: TicketForm, values: dict[str, str], errors: dict[str, list[str]] | None = None,
                        general: list[str] | None = None) -> str:
     return render_template("new_ticket.html", page=page, fields=page.fields, values=values, errors=errors or {},
-                           general=general or [])
+                           general=general or [], suggest=page is OPEN)  # help articles as the customer types
 
 
 def open_from_form(page: TicketForm, customer: str, channel: str, unit: str, done: str) -> tuple[str, int] | Response:
