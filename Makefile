@@ -56,6 +56,10 @@ bench: install assets
 	$(BIN)/python -m bench.outbox
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.reports
+	$(BIN)/python -m bench.pages
+	$(BIN)/python -m bench.migrate
+	$(BIN)/python -m bench.storage
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

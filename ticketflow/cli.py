@@ -14,6 +14,7 @@ from engine.process.definitions import DefinitionLoader, read_bundle
 from engine.store.db import current_revision, make_engine, session_factory, upgrade
 from engine.usecases.knowledge import import_kb_file
 from engine.usecases.users import Directory
+from ticketflow.cli_archive import add_commands as add_archive_commands
 from ticketflow.cli_audit import add_commands as add_audit_commands
 from ticketflow.cli_channels import add_commands as add_channel_commands
 from ticketflow.cli_definitions import add_commands as add_definition_commands
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true", help="run one round, say what it did, and exit")
     worker.set_defaults(run=_worker)
     add_audit_commands(commands, command)
+    add_archive_commands(commands, command)
     add_outbox_commands(commands, command)
     add_mail_commands(commands, command)
     add_channel_commands(commands, command)

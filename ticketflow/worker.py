@@ -1,5 +1,6 @@
 """Background work: fire due timers (and retry stalled tickets), deliver the outbox's due messages (once the
-transactions that queued them committed), anchor the history once a day, and on SQLite checkpoint the WAL.
+transactions that queued them committed), anchor the history once a day, archive closed tickets past
+TICKETFLOW_ARCHIVE_AFTER_DAYS once a day (when set), and on SQLite checkpoint the WAL.
 `ticketflow worker` runs it as a process; `ticketflow serve` as a thread."""
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from types import FrameType
 
 from engine.access import Actor
 from engine.runtime import Runtime
+from engine.usecases.archive import ArchiveReport, ArchiveService
 from engine.usecases.audit import AuditService
 from engine.usecases.outbox import DeliveryReport, OutboxDelivery
+from ticketflow.cli_archive import retention_days, summary
 
 log = logging.getLogger(__name__)
 WORKER = Actor("worker", "auditor")  # anchoring is an audit act: as this actor the worker changes no ticket
@@ -36,10 +40,34 @@ def worker_round(runtime: Runtime, report: Callable[[str], None], stopping: Call
     anchor = None if stopping() else AuditService(runtime).anchor_if_due(WORKER)
     if anchor is not None:
         done.append(f"anchored {anchor.tickets} ticket head(s) as anchor {anchor.seq}: {anchor.hash}")
+    archived = None if stopping() else archive_if_due(runtime)
+    if archived is not None and archived.tickets:
+        done.append(summary(archived))
     runtime.checkpoint()  # SQLite: so that no request's commit has to
     for line in done:
         report(line)
     return bool(done)
+
+
+def archive_if_due(runtime: Runtime, every: timedelta = timedelta(days=1)) -> ArchiveReport | None:
+    """Archive closed tickets past TICKETFLOW_ARCHIVE_AFTER_DAYS, once a day per process; None when not set or
+    not due (a bad value is logged, once a day, and archives nothing)."""
+    now = runtime.clock()
+    last = _ARCHIVED_AT.get(id(runtime))
+    if last is not None and now - last < every:
+        return None
+    _ARCHIVED_AT[id(runtime)] = now
+    try:
+        retention = retention_days()
+    except ValueError as exc:
+        log.warning("not archiving: %s", exc)
+        return None
+    if retention is None:
+        return None
+    return ArchiveService(runtime).archive(timedelta(days=retention))
+
+
+_ARCHIVED_AT: dict[int, datetime] = {}  # per runtime: when this process last archived
 
 
 def delivery_lines(delivered: DeliveryReport) -> list[str]:
@@ -90,6 +118,9 @@ def run_worker(runtime: Runtime, interval: float, once: bool, report: Callable[[
     failures = 0
     with _stopping_on_signals(stop):
         _count_steps()
+        if not once:
+            log.info("worker started: a round every %.1f s; SIGTERM or Ctrl-C stops it after the step in hand",
+                     interval)
         while not stop.is_set():
             try:
                 did_something = worker_round(runtime, report, stop.is_set, delivery)

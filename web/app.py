@@ -106,8 +106,11 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
     from web.api.v1 import api
     from web.api.webhooks import channels_api, webhooks
     from web.pages import (  # noqa: F401 - add their routes to the pages blueprint
+        admin,
+        admin_units,
         answers,
         attention,
+        audit,
         channels,
         conversation,
         definitions,
@@ -117,6 +120,7 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
         process,
         reports,
         subscriptions,
+        ticket_list,
     )
     from web.pages.views import pages
 

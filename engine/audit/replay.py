@@ -16,6 +16,10 @@ The task tree is compacted, and what reminders left behind pruned, at each wait 
 the live path does (``workflow_state.compact``), so the cost of a replay grows linearly with the
 number of events, whatever the ticket's loop count or reminders.
 
+Where a task becomes ready or an end is reached, the process data is recorded as digests: every variable's in
+events recorded before the storage change, only those that changed since the last ones in newer events; the
+replay computes both and compares the recorded event with the form it has.
+
 Events a person or the runtime records around the engine (claims, releases, admin overrides,
 queued messages, failures) are not re-executed; they are listed as "recorded". Task ids are new
 random UUIDs on every run, so recorded ids are mapped to replayed ones when a task becomes ready.
@@ -35,7 +39,7 @@ from engine.errors import TicketflowError
 from engine.execution import workflow_state
 from engine.execution.migration import MigrationRefused, migrate
 from engine.execution.services import ServiceRegistry
-from engine.execution.steps import Execution, new_workflow
+from engine.execution.steps import Execution, data_digest, new_workflow
 from engine.process.definitions import Definition
 from engine.store.history import REQUEST_ID, Where, canonical
 from engine.store.tickets import TicketRecord
@@ -175,6 +179,12 @@ class ReplayExecution(Execution):
 
     def _record(self, kind: str, actor: str, data: dict[str, Any], where: Where = Where()) -> None:
         self.replayer.generated(kind, actor, self.now, data, where)
+
+    def _record_digest(self, kind: str, task: Task) -> None:
+        """Generate the changed digests, offering every digest too: events recorded before kept them all."""
+        whole = data_digest(task.data)
+        self.replayer.generated(kind, "system", self.now, {"data_digest": self._digest_changes(whole)},
+                                self.where(task), {"data_digest": whole})
 
     def _service_result(self, operator: str, where: Where, params: Mapping[str, Any]) -> Any:
         return self.replayer.service_result(operator, where)
@@ -347,12 +357,16 @@ class Replayer:
         return matches[0]
 
     # -- what the execution calls -------------------------------------------------------------
-    def generated(self, kind: str, actor: str, at: datetime, data: dict[str, Any], where: Where) -> None:
-        """Compare one generated event with the next recorded one."""
+    def generated(self, kind: str, actor: str, at: datetime, data: dict[str, Any], where: Where,
+                  whole: dict[str, Any] | None = None) -> None:
+        """Compare one generated event with the next recorded one; ``whole`` is another form its data may have
+        been recorded in (every digest, where newer events record only the changed ones)."""
         produced = {"kind": kind, "actor": actor, "at": at, "element_id": where.element_id,
                     "element_name": where.element_name, "lane": where.lane, "task_id": where.task_id,
                     "data": _jsonable(data)}
         recorded = self._pass_recorded_only()
+        if whole is not None and recorded is not None:
+            produced["data"] = _nearer(recorded.data, produced["data"], _jsonable(whole))
         if recorded is None or recorded.kind not in GENERATED:
             raise _Diverged(Divergence(self.cursor.last_seq + 1, f"the replay produced {kind} "
                                        f"({where.element_id}) which the history does not have",
@@ -419,6 +433,16 @@ class Replayer:
         return ReplayOutcome(self.steps, divergence, self.cursor.last_seq, self.ticket.status,
                              _jsonable(execution.current_data()), ready, list(dict.fromkeys(current)),
                              list(self.visited))
+
+
+def _nearer(recorded: dict[str, Any], changes: dict[str, Any], whole: dict[str, Any]) -> dict[str, Any]:
+    """Of the two forms of a digest event's data, the one the recorded event has (or differs from least)."""
+    def distance(form: dict[str, Any]) -> int:
+        inner_r, inner_p = recorded.get("data_digest"), form.get("data_digest")
+        if not isinstance(inner_r, dict) or not isinstance(inner_p, dict):
+            return 0
+        return sum(inner_r.get(k) != inner_p.get(k) for k in set(inner_r) | set(inner_p))
+    return whole if distance(whole) < distance(changes) else changes
 
 
 def _data_difference(recorded: dict[str, Any], produced: dict[str, Any]) -> str:

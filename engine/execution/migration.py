@@ -5,25 +5,40 @@ where ids changed) and ``migrate_workflow`` re-points every task at its counterp
 re-predicts the tasks that are ready or waiting. A task whose element has no counterpart cannot be
 moved without an explicit mapping (element in the old version -> element in the new); without one
 the ticket is refused with the reason. The same function runs live and in the replay, so a replay
-after a migration reproduces it step for step.
+after a migration reproduces it step for step: it reads no clock. A timer already waiting keeps its
+schedule (the next reminder stays due when it was, the ones sent stay counted), as Camunda keeps a
+migrated timer's due date: a changed expression applies from the next time its step starts. A timer the
+target adds is evaluated by the engine steps that follow, at the migration's time.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from copy import deepcopy
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.util.diff import WorkflowDiff, diff_workflow, migrate_workflow
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import FieldError, InvalidInput
 from engine.execution import workflow_state
+from engine.execution.clock import engine_time
 from engine.process.definitions import Definition
 
 # Tasks that are, or were, really there (predicted ones are dropped and predicted again by the reset).
 _DEFINITE = TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 _RESET = TaskState.READY | TaskState.WAITING  # what migrate_workflow resets and predicts again
+# The reset evaluates waiting timers again; at this time none is due, so none fires while tasks are re-pointed.
+_BEFORE_ANY_TIMER = datetime(1970, 1, 1, tzinfo=UTC)
+_SPEC_DIFFS: dict[tuple[int, int], tuple[BpmnProcessSpec, BpmnProcessSpec, SpecDiff]] = {}
+_SPEC_DIFFS_KEPT = 16  # version pairs; a bulk run uses one
+_SPEC_DIFFS_LOCK = threading.Lock()
 
 
 class MigrationRefused(Exception):
@@ -61,12 +76,26 @@ def standing(workflow: BpmnWorkflow, definition: Definition) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _spec_diff(old: BpmnProcessSpec, new: BpmnProcessSpec) -> SpecDiff:
+    """How two versions' specs align; computed once per pair (it serializes every spec pair it compares), since
+    every ticket restored against a version shares that version's parsed spec."""
+    key = (id(old), id(new))
+    with _SPEC_DIFFS_LOCK:
+        known = _SPEC_DIFFS.get(key)
+        if known is not None and known[0] is old and known[1] is new:
+            return known[2]
+    found = SpecDiff(workflow_state.SERIALIZER.registry, old, new)
+    with _SPEC_DIFFS_LOCK:
+        if len(_SPEC_DIFFS) >= _SPEC_DIFFS_KEPT:
+            _SPEC_DIFFS.clear()
+        _SPEC_DIFFS[key] = (old, new, found)
+    return found
+
+
 def _diff(workflow: BpmnWorkflow, new: Definition, mapping: Mapping[str, str]) -> WorkflowDiff:
-    diff, subprocesses = diff_workflow(workflow_state.SERIALIZER.registry, workflow, new.spec,
-                                       dict(new.subprocess_specs))
     if workflow.subprocesses:
         raise MigrationRefused("the ticket is inside a subprocess; moving those is not supported yet")
-    del subprocesses
+    diff = WorkflowDiff(workflow, _spec_diff(workflow.spec, new.spec))
     for task in list(diff.removed):
         target = mapping.get(task.task_spec.name)
         if target is not None:
@@ -117,5 +146,37 @@ def migrate(workflow: BpmnWorkflow, old: Definition, new: Definition, mapping: M
     unmatched = _unmatched(diff, old)
     if unmatched:
         raise MigrationRefused(_unmatched_reason(unmatched))
-    migrate_workflow(diff, workflow, new.spec)
-    workflow.refresh_waiting_tasks()
+    timers = _waiting_timers(workflow)
+    with engine_time(_BEFORE_ANY_TIMER):
+        migrate_workflow(diff, workflow, new.spec)
+    _carry_over(workflow, timers)
+
+
+def _timer(task: Task) -> str | None:
+    """A timer's kind (date, duration or cycle: each keeps its progress in its own shape), or None."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    return type(definition).__name__ if isinstance(definition, TimerEventDefinition) else None
+
+
+def _waiting_timers(workflow: BpmnWorkflow) -> dict[Any, tuple[str, dict[str, Any]]]:
+    """Each waiting timer's kind and its progress (next due time, cycles left), by task id."""
+    found = {}
+    for task in workflow.get_tasks(state=TaskState.WAITING, skip_subprocesses=True):
+        timer = _timer(task)
+        if timer is not None:
+            found[task.id] = (timer, deepcopy(task.internal_data))
+    return found
+
+
+def _carry_over(workflow: BpmnWorkflow, before: Mapping[Any, tuple[str, dict[str, Any]]]) -> None:
+    """Give each timer that was waiting its progress back; let a new one be evaluated at the migration's time."""
+    for task in workflow.get_tasks(state=TaskState.WAITING, skip_subprocesses=True):
+        timer = _timer(task)
+        if timer is None:
+            continue
+        kept = before.get(task.id)
+        if kept is not None and kept[0] == timer:
+            task.internal_data = deepcopy(kept[1])
+        else:
+            task.internal_data.pop("event_value", None)
+            task.internal_data.pop("event_fired", None)

@@ -165,7 +165,7 @@ class Execution:
         if isinstance(spec, ExclusiveGateway):
             self._record_gateway(task)
         elif spec.__class__.__name__ == "EndEvent":
-            self._record("end_reached", "system", {"data_digest": data_digest(task.data)}, self.where(task))
+            self._record_digest("end_reached", task)
         elif spec.__class__.__name__ == "StartEvent":
             self._record("process_started", "system", {"definition": self.definition.sha256}, self.where(task))
 
@@ -214,7 +214,7 @@ class Execution:
     def persist(self) -> list[WorkItem]:
         """Serialize the workflow and write the ticket and its new events (version-checked)."""
         assert self.store is not None
-        self.ticket.workflow = workflow_state.dump(self.workflow)
+        self.ticket.workflow = self._stored_state()
         events = self.journal.take()
         self.store.save(self.ticket, events)
         # Outbound webhooks commit with the state change they report, or not at all.
@@ -223,6 +223,10 @@ class Execution:
         if self._carried_over:
             return self.store.ready_tasks(self.ticket.id)
         return self._added
+
+    def _stored_state(self) -> str:
+        """The workflow as stored; a finished one is not kept: its history and pinned definition replay it."""
+        return "" if self.workflow.is_completed() else workflow_state.dump(self.workflow)
 
     def _sync_worklist(self, ready: list[Task]) -> None:
         assert self.store is not None
@@ -242,7 +246,22 @@ class Execution:
                         created_at=self.now)
 
     def _record_ready(self, task: Task) -> None:
-        self._record("task_ready", "system", {"data_digest": data_digest(task.data)}, self.where(task))
+        self._record_digest("task_ready", task)
+
+    def _record_digest(self, kind: str, task: Task) -> None:
+        """Record where the process data stands, as the digests that changed since the last ones recorded."""
+        self._record(kind, "system", {"data_digest": self._digest_changes(data_digest(task.data))}, self.where(task))
+
+    def _digest_changes(self, whole: dict[str, str]) -> dict[str, str | None]:
+        """The variables whose digest differs from the last recorded (None: the variable is gone); keeps ``whole``.
+
+        Events recorded before this kept every digest each time; a replay accepts either form (``audit.replay``).
+        """
+        before = workflow_state.digests(self.workflow)
+        changes: dict[str, str | None] = {key: value for key, value in whole.items() if before.get(key) != value}
+        changes.update({key: None for key in before if key not in whole})
+        workflow_state.remember_digests(self.workflow, whole)
+        return changes
 
     def _project(self, ready: list[Task]) -> None:
         ticket = self.ticket

@@ -35,6 +35,8 @@ class _WorkflowBySpecReference(BpmnWorkflowConverter):
         dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        if digests(workflow):
+            dct[_DIGESTS] = digests(workflow)
         return dct
 
     def from_dict(self, dct: dict[str, Any]) -> BpmnWorkflow:
@@ -45,7 +47,21 @@ class _WorkflowBySpecReference(BpmnWorkflowConverter):
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        remember_digests(workflow, dct.pop(_DIGESTS, {}))
         return workflow
+
+
+_DIGESTS = "ticketflow_digests"  # the stored state's member (and the workflow's attribute) holding them
+
+
+def digests(workflow: BpmnWorkflow) -> dict[str, str]:
+    """The process data digests the ticket's history recorded last (empty for a workflow stored before them)."""
+    return getattr(workflow, _DIGESTS, {})  # type: ignore[no-any-return]
+
+
+def remember_digests(workflow: BpmnWorkflow, recorded: dict[str, str]) -> None:
+    """Keep, with the workflow and in its stored state, the digests just recorded: the next records only changes."""
+    setattr(workflow, _DIGESTS, recorded)
 
 
 class _Tasks(TaskConverter):

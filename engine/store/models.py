@@ -4,7 +4,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -88,6 +100,11 @@ class Unit(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # the API's ETag
 
 
+# The worklist's partial indexes (migration 0016): open tickets by their next due time.
+_OPEN_UNANSWERED = text("status <> 'closed' AND first_response_at IS NULL")
+_OPEN_ANSWERED = text("status <> 'closed' AND first_response_at IS NOT NULL")
+
+
 class Ticket(Base):
     __tablename__ = "ticket"
     __table_args__ = (
@@ -100,6 +117,19 @@ class Ticket(Base):
               "follow_ups", "first_response_business_s", "resolution_business_s", "first_response_breached",
               "resolution_breached"),
         Index("ix_ticket_report_opened", "opened_at", "unit_code", "priority", "closed_at"),
+        # The ticket list's and the worklist's orders (migration 0016): each filter and sort walks an index.
+        Index("ix_ticket_opened", "opened_at", "id"),
+        Index("ix_ticket_priority_opened", "priority", "opened_at", "id"),
+        Index("ix_ticket_sla_opened", "sla_state", "opened_at", "id"),
+        Index("ix_ticket_channel_opened", "channel", "opened_at", "id"),
+        Index("ix_ticket_unit_opened", "unit_code", "opened_at", "id"),
+        Index("ix_ticket_priority_id", "priority", "id"),
+        Index("ix_ticket_response_due", "first_response_due", "id"),
+        Index("ix_ticket_resolution_due", "resolution_due", "id"),
+        Index("ix_ticket_open_response_due", "first_response_due", "id", sqlite_where=_OPEN_UNANSWERED,
+              postgresql_where=_OPEN_UNANSWERED),
+        Index("ix_ticket_open_resolution_due", "resolution_due", "id", sqlite_where=_OPEN_ANSWERED,
+              postgresql_where=_OPEN_ANSWERED),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -325,6 +355,7 @@ class User(Base):
     unit_code: Mapped[str | None] = mapped_column(ForeignKey("unit.code"))
     created_at: Mapped[datetime]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name; none: the unit's zone, else UTC
 
 
 class ApiToken(Base):
@@ -437,6 +468,19 @@ class ConversationEntry(Base):
     auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     after_close: Mapped[bool] = mapped_column(Boolean, default=False)  # came after the ticket was closed
     note: Mapped[str | None] = mapped_column(Text)  # what intake did not keep (parts over the limits), in words
+
+
+class SavedView(Base):
+    """A ticket list query an agent named and keeps (the list page's parameters, as given)."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_saved_view_owner_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
 
 
 class ConversationAttachment(Base):

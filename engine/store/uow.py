@@ -15,9 +15,10 @@ READ_ONLY = "ticketflow_read_only"
 
 
 class UnitOfWork:
-    def __init__(self, sessions: sessionmaker[Session], read_only: bool = False) -> None:
+    def __init__(self, sessions: sessionmaker[Session], read_only: bool = False, snapshot: bool = False) -> None:
         self._sessions = sessions
         self._read_only = read_only
+        self._snapshot = snapshot  # every statement sees the database as the first one did
         self._session: Session | None = None
         self.connection: Connection
 
@@ -26,6 +27,10 @@ class UnitOfWork:
         if self._read_only:
             # On SQLite a reader need not queue for the write lock (see db.make_engine).
             connection = connection.execution_options(**{READ_ONLY: True})
+        if self._snapshot and connection.dialect.name == "postgresql":
+            # PostgreSQL's default (READ COMMITTED) takes a new snapshot per statement: a check reading a row, then
+            # what refers to it, would see another transaction's commit in between. SQLite's read is one snapshot.
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
         connection.begin()
         self.connection = connection
         return self

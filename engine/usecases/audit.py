@@ -24,6 +24,7 @@ from engine.audit.replay import Divergence, ReadyTask, RecordedEvent, Replayer, 
 from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from engine.store.history import GENESIS
 from engine.store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, HistoryEvent, Ticket
+from engine.store.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from engine.runtime import Runtime
@@ -209,9 +210,14 @@ class AuditService:
             after = rows[-1].id
 
     # -- verification -------------------------------------------------------------------------
+    def _snapshot(self) -> UnitOfWork:
+        """A read-only unit seeing one snapshot: a step committing while the chain is checked is not a gap or an
+        event "added outside the engine" beyond the head the check read first."""
+        return UnitOfWork(self.runtime.sessions, read_only=True, snapshot=True)
+
     def verify_ticket(self, number: str) -> AuditReport:
         """Check one ticket's hash chain against its row and its anchors; name the first failure."""
-        with self.runtime.uow() as uow:
+        with self._snapshot() as uow:
             session = uow.session
             ticket = _ticket(session, number)
             marks = _marks(session, ticket.id, ticket.id).get(ticket.id, [])
@@ -229,7 +235,7 @@ class AuditService:
         failures: list[AuditReport] = []
         after = 0
         while True:
-            with self.runtime.uow() as uow:
+            with self._snapshot() as uow:
                 session = uow.session
                 rows = session.execute(select(Ticket.id, Ticket.number, Ticket.history_seq, Ticket.history_head)
                                        .where(Ticket.id > after).order_by(Ticket.id).limit(batch)).all()
@@ -251,7 +257,7 @@ class AuditService:
                             failures.append(_report(r.number or "", r.history_seq, marks.get(r.id, []), check,
                                                     finding, None))
                 after = high
-        with self.runtime.uow() as uow:
+        with self._snapshot() as uow:
             anchors, anchor_problem = _check_anchors(uow.session, None)
         return AllAuditReport(failed == 0 and anchor_problem is None, tickets, events, anchors, failed,
                               tuple(failures), anchor_problem)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.access import Actor
+from engine.audit.replay import Replayer
 from engine.errors import NotFound, SandboxViolation
 from engine.execution.clock import Clock, system_clock
 from engine.execution.services import AnswerLinkMaker, MessageComposer, ServiceRegistry
@@ -133,6 +134,13 @@ class RuntimeCore:
         result = read(Execution(ticket, definition, self.registry, self.lane_roles, self.clock(), workflow))
         self.workflows.put(ticket.id, ticket.version, workflow)
         return result
+
+    def _replayed_data(self, connection: Connection, ticket: TicketRecord, events: list[EventView]) -> dict[str, Any]:
+        """The process data of a ticket whose workflow state was dropped (closed), rebuilt by replaying its history."""
+        _, definition = self.definition_of(connection, ticket.definition_id)
+        outcome = Replayer(ticket.number or "", definition, self.lane_roles, events,
+                           versions=lambda sha: self.definition_by_sha(connection, sha)).run()
+        return outcome.data
 
     def _execution(self, store: TicketStore, ticket: TicketRecord, definition: Definition,
                    now: datetime) -> Execution:

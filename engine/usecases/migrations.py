@@ -4,7 +4,8 @@ A dry run says, per ticket, where it stands and whether it can move (and why not
 each ticket in its own transaction: the workflow is re-pointed by ``engine.execution.migration``, the
 ticket is pinned to the new version, a ``definition_migrated`` event records both versions and the
 mapping used, and the worklist rows follow. A refused ticket is left exactly as it was. Moved tickets
-are no longer on the old version, so an interrupted bulk run resumes by running it again.
+are no longer on the old version, so an interrupted bulk run resumes by running it again. Tickets move
+forward only: a fix to a version is deployed as a newer one, and the tickets move to that.
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ class Migrations:
                                                                           "one the tickets are on")])
         source, target = self._version(request.key, request.from_version), self._version(request.key,
                                                                                          request.to_version)
+        _refuse_going_back(request)
         check_mapping(request.mapping or {}, source[1], target[1])
         moves = []
         for number in self._tickets(source[0].id, request.numbers, request.limit):
@@ -133,6 +135,15 @@ class Migrations:
             uow.commit()
         runtime.workflows.put(ticket.id, ticket.version, execution.workflow)
         return TicketMove(number, "moved", where)
+
+
+def _refuse_going_back(request: MigrationRequest) -> None:
+    """Tickets only move forward: a fix to a version is deployed as a newer one (older versions stay as they were,
+    so every ticket's history still replays on the version it ran)."""
+    if request.to_version < request.from_version:
+        raise InvalidInput("tickets cannot move to an older version", [FieldError(
+            "/to", f"version {request.to_version} is older than version {request.from_version}: tickets only move "
+                   "forward; deploy the fix as a new version and move them to that one")])
 
 
 def _relabelled(execution: Execution, ticket_id: int, now: datetime) -> list[WorkItem]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from engine.access import Actor, check_may_work
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, FieldError, InvalidInput, NotFound
 from engine.execution.sla import count_completion
 from engine.process.forms import validate_form
 from engine.store.history import Journal, Where
+from engine.store.models import User
 from engine.store.tickets import TicketRecord, TicketStore, WorkItem
 from engine.views import TaskView, TicketView
 
@@ -105,6 +108,34 @@ class TaskUseCases(RuntimeCore):
 
     def release_task(self, task_id: str, actor: Actor) -> TaskView:
         return self.assign_task(task_id, actor, claim=False).task
+
+    def assign_to(self, task_id: str, actor: Actor, assignee: str) -> Assignment:
+        """Give a ready task to a named agent of its lane (admins, or agents of that lane, may); recorded as
+        ``task_assigned`` with who held it before. Conditional on that holder, so a concurrent claim wins."""
+        now = self.clock()
+        with self.uow() as uow:
+            store = TicketStore(uow.connection)
+            row, ticket = self._task_and_ticket(store, task_id, actor)
+            check_may_work(actor, row.lane, ticket.customer, self.lane_roles)
+            role = self.lane_roles.get(row.lane)
+            user = uow.session.scalar(select(User).where(User.name == assignee)) if isinstance(assignee, str) else None
+            if user is None or user.disabled:
+                raise InvalidInput("the task cannot be assigned", [FieldError("/assignee", "no such active user")])
+            if role in (None, "customer") or user.role != role:
+                raise InvalidInput("the task cannot be assigned", [FieldError(
+                    "/assignee", f"{user.name} does not work the {row.lane} lane")])
+            if not store.assign_task(task_id, user.name, now, expected_assignee=row.assignee):
+                raise Conflict(f"task {task_id} changed hands meanwhile: reload it")
+            journal = Journal(ticket)
+            journal.record("task_assigned", actor.name, now, {"assignee": user.name,
+                                                             "previous_assignee": row.assignee},
+                           Where(row.element_id, row.name, row.lane, row.id))
+            seen = ticket.version
+            store.save(ticket, journal.take())
+            uow.commit()
+        self.workflows.moved(ticket.id, seen, ticket.version)
+        row.assignee, row.claimed_at = user.name, now
+        return Assignment(TaskView.of(row, ticket.number or ""), ticket.version)
 
     def assign_task(self, task_id: str, actor: Actor, claim: bool) -> Assignment:
         """Claim (or release) a task; also says the ticket's new version, for a following If-Match."""

@@ -219,5 +219,8 @@ class TicketUseCases(RuntimeCore):
     def ticket_data(self, number: str) -> dict[str, Any]:
         """The process data of a ticket as its next step sees it."""
         with self.uow(read_only=True) as uow:
-            ticket = self._readable(TicketStore(uow.connection).ticket_by_number(number), number, None)
+            store = TicketStore(uow.connection)
+            ticket = self._readable(store.ticket_by_number(number), number, None)
+            if not ticket.workflow:  # closed: its state was not kept, the history replays it
+                return self._replayed_data(uow.connection, ticket, store.events(ticket.id))
             return self._peek(uow.connection, ticket, lambda execution: execution.current_data())

@@ -10,6 +10,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -130,3 +131,29 @@ class Directory:
     def list_users(self) -> list[UserView]:
         with UnitOfWork(self.sessions, read_only=True) as uow:
             return [UserView.of(u) for u in uow.session.scalars(select(User).order_by(User.name))]
+
+    def time_zone_of(self, name: str) -> str:
+        """The zone ``name`` reads times in: their own, else their unit's, else UTC (IANA names)."""
+        with UnitOfWork(self.sessions, read_only=True) as uow:
+            row = uow.session.execute(select(User.time_zone, Unit.time_zone).outerjoin(
+                Unit, Unit.code == User.unit_code).where(User.name == name)).first()
+        return (row[0] or row[1] or "UTC") if row is not None else "UTC"
+
+    def set_time_zone(self, name: str, zone: str | None) -> None:
+        """Set (or with None, clear) the user's own time zone; an unknown IANA name is refused."""
+        if zone is not None and not _known_zone(zone):
+            raise InvalidInput("the time zone cannot be set",
+                               [FieldError("/time_zone", f"'{zone}' is not a time zone name like Europe/Lisbon")])
+        with UnitOfWork(self.sessions) as uow:
+            found = uow.session.execute(update(User).where(User.name == name).values(time_zone=zone))
+            if not found.rowcount:  # type: ignore[attr-defined]
+                raise NotFound(f"user '{name}' does not exist")
+            uow.commit()
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return len(name) <= 64

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from werkzeug.test import TestResponse
 
+from engine.usecases.ticket_list import TicketLists
 from tests.api.conftest import Api, complete, current_task, make_api, open_ticket
 from tests.conftest import ASSESS_ESCALATE, ASSESS_RESOLVE, CLASSIFY, ESCALATE, FIX, INVESTIGATE, SOLUTION
 
@@ -198,6 +199,6 @@ def test_unexpected_errors_are_500_without_a_stack_trace(api: Api, monkeypatch: 
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals /srv/ticketflow/engine.py line 42")
 
-    monkeypatch.setattr(api.runtime, "list_tickets", explode)
+    monkeypatch.setattr(TicketLists, "tickets", explode)
     body = problem(api.as_("lena").get("/api/v1/tickets"), 500)
     assert "secret internals" not in str(body)

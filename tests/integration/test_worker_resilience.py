@@ -118,12 +118,20 @@ def test_sigterm_stops_the_worker_process_cleanly(sqlite_url: str, tmp_path: Pat
     env = {**os.environ, "TICKETFLOW_DATABASE_URL": sqlite_url, "PYTHONPATH": str(REPO)}
     worker = subprocess.Popen([sys.executable, "-m", "ticketflow", "worker", "--interval", "0.2"], cwd=tmp_path,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    guard = threading.Timer(60, worker.kill)  # a worker that never says it started fails, it does not hang
+    guard.start()
     try:
-        time.sleep(2.0)  # started and through a round or more
-        assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+        assert worker.stdout is not None
+        started = [worker.stdout.readline()]
+        while "worker started" not in started[-1] and started[-1]:  # signals are handled from then on
+            started.append(worker.stdout.readline())
+        assert worker.poll() is None, "".join(started)
+        time.sleep(0.5)  # through a round or more
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=15)
+        output = "".join(started) + output
     finally:
+        guard.cancel()
         if worker.poll() is None:
             worker.kill()
     assert worker.returncode == 0, output

@@ -5,9 +5,11 @@ from typing import Any
 
 from engine.access import ROLES
 from engine.limits import CHANNEL_NAME, DESCRIPTION
+from engine.store.ticket_search import TICKET_SORTS
 from engine.usecases.channels import NAME_PATTERN
 from engine.usecases.kb_fields import ARTICLE_SCHEMA, EDIT_SCHEMA, STATES
 from engine.usecases.subscriptions import known_events
+from engine.usecases.ticket_list import SLA_STATES
 from engine.usecases.tickets import CHANNELS
 from web.api.definitions import MIGRATION_SCHEMA
 from web.api.reports import report_paths
@@ -138,9 +140,16 @@ def _schemas() -> dict[str, Any]:
                     "errors": {"type": "array", "items": _obj({"pointer": {"type": "string"},
                                                                 "detail": {"type": "string"}})}},
                    ["type", "title", "status", "detail"], extra=True)
+    # The lists' rows add the service-level clocks (for the team; a customer's rows are plain tickets/tasks).
+    listed = _obj({**ticket_properties, "sla_state": {"type": "string", "enum": list(SLA_STATES)},
+                   "resolution_due": NULLABLE_TIME, "first_response_at": NULLABLE_TIME}, ticket["required"])
+    work_item = _obj({**task["properties"], "subject": text, "customer": text, "priority": NULLABLE_STRING,
+                      "sla_state": {"type": "string", "enum": list(SLA_STATES)}, "due": NULLABLE_TIME,
+                      "due_kind": {"type": ["string", "null"], "enum": ["first response", "resolution", None]}},
+                     task["required"])
     return {"Task": task, "Event": event, "Classification": classification, "Ticket": ticket,
-            "TaskDetail": task_detail, "TicketIntake": intake, "KbArticle": article,
-            "KbArticleInput": article_input, "KbArticleEdit": EDIT_SCHEMA,
+            "ListedTicket": listed, "WorkItem": work_item, "TaskDetail": task_detail, "TicketIntake": intake,
+            "KbArticle": article, "KbArticleInput": article_input, "KbArticleEdit": EDIT_SCHEMA,
             "KbMatch": match, "Definition": definition, "Problem": problem,
             "OutboxMessage": _outbox_message_schema(),
             "User": _obj({"name": {"type": "string"}, "role": {"type": "string", "enum": list(ROLES)},
@@ -154,7 +163,12 @@ def _page_of(item: str) -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     ticket_filters = [_query(name, FILTER, f"only tickets with this {name}")
-                      for name in ("status", "lane", "priority", "unit")]
+                      for name in ("status", "lane", "priority", "unit", "assignee", "channel")]
+    ticket_filters += [
+        _query("q", FILTER, "words in the subject, description or conversation (a customer: public replies)"),
+        _query("sla_state", {"type": "string", "enum": list(SLA_STATES)}, "only tickets in this SLA state"),
+        _query("sort", {"type": "string", "enum": list(TICKET_SORTS)}, "order (default opened: newest first)"),
+        _query("cursor", {"type": "string", "maxLength": 400}, "next_cursor of the previous page")]
     task_paths = {
         f"/api/v1/tasks/{{task_id}}/{action}": {"post": {
             "summary": summary, "operationId": f"{action}_task", "parameters": [_path("task_id")],
@@ -163,6 +177,9 @@ def _paths() -> dict[str, Any]:
             ("claim", "Claim a ready task; ETag: the ticket's new version, for the complete's If-Match", "Task",
              (403, 404, 409), {}, ETAG),
             ("release", "Release a claimed task; ETag: the ticket's new version", "Task", (403, 404, 409), {}, ETAG),
+            ("assign", "Give a ready task to a named agent of its lane (admins and agents of that lane)", "Task",
+             (403, 404, 409, 415, 422), {"requestBody": _json_body(_obj({"assignee": {"type": "string"}})),
+                                          "parameters": [_path("task_id")]}, ETAG),
             ("complete", "Complete a task with its form data (optionally If-Match: the ticket's ETag)", "Ticket",
              (403, 404, 409, 413, 415, 422, 502),
              {"requestBody": _json_body({"type": "object"}), "parameters": [
@@ -175,9 +192,13 @@ def _paths() -> dict[str, Any]:
                      "operationId": "open_ticket", "requestBody": _json_body(_ref("TicketIntake")),
                      "responses": _responses(201, _ref("Ticket"), 403, 413, 415, 422, headers={
                          "Location": {"schema": {"type": "string"}}, **ETAG})},
-            "get": {"summary": "List tickets, newest first (a customer sees only their own)",
+            "get": {"summary": "List tickets (a customer sees only their own); offset up to 10,000, deeper "
+                               "pages follow next_cursor; total counts up to 10,000 (total_capped: more)",
                     "operationId": "list_tickets", "parameters": ticket_filters + PAGE,
-                    "responses": _responses(200, _page_of("Ticket"), 403)}},
+                    "responses": _responses(200, {**_page_of("ListedTicket"), "properties": {
+                        **_page_of("ListedTicket")["properties"], "total_capped": {"type": "boolean"},
+                        "next_cursor": NULLABLE_STRING}, "required": ["items", "total", "limit", "offset",
+                                                                     "total_capped", "next_cursor"]}, 403, 422)}},
         "/api/v1/tickets/{number}": {"get": {
             "summary": "A ticket with its trail", "operationId": "get_ticket", "parameters": [_path("number")],
             "responses": _responses(200, _ref("Ticket"), 404, headers=ETAG)}},
@@ -191,13 +212,18 @@ def _paths() -> dict[str, Any]:
             "operationId": "retry_ticket", "parameters": [_path("number")],
             "responses": _responses(200, _ref("Ticket"), 403, 404, 409, 502, headers=ETAG)}},
         "/api/v1/tasks": {"get": {
-            "summary": "Ready tasks the caller may work", "operationId": "list_tasks",
+            "summary": "Ready tasks the caller may work, soonest due first (sort=created: oldest first)",
+            "operationId": "list_tasks",
             "parameters": [_query("lane", FILTER, "one lane"),
+                           _query("sort", {"type": "string", "enum": ["due", "created"]}, "order (default due)"),
+                           _query("cursor", {"type": "string", "maxLength": 400}, "next_cursor (sort=due)"),
                            _query("assignee", {"type": "string", "enum": ["me"]}, "only tasks claimed by me"),
                            _query("unassigned", {"type": "string", "enum": ["true", "false"]}, "only unclaimed"),
                            *PAGE],
-            "responses": _responses(200, _obj({"items": {"type": "array", "items": _ref("Task")},
-                                               "limit": {"type": "integer"}, "offset": {"type": "integer"}}))}},
+            "responses": _responses(200, _obj({"items": {"type": "array", "items": _ref("WorkItem")},
+                                               "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                                               "next_cursor": NULLABLE_STRING}, ["items", "limit", "offset"]),
+                                    400, 422)}},
         "/api/v1/tasks/{task_id}": {"get": {
             "summary": "A task with its ticket, form and prefilled context", "operationId": "get_task",
             "parameters": [_path("task_id")], "responses": _responses(200, _ref("TaskDetail"), 403, 404)}},

@@ -11,8 +11,9 @@ from engine import limits
 from engine.errors import FieldError, InvalidInput
 from engine.runtime import Runtime
 from engine.usecases.tasks import Assignment
-from engine.usecases.tickets import AGENT_CHANNEL_RULE, AGENT_CHANNELS, TicketFilter, TicketIntake
-from web.api.serialize import event_json, task_detail_json, task_json, ticket_json
+from engine.usecases.ticket_list import ListRequest, TicketLists
+from engine.usecases.tickets import AGENT_CHANNEL_RULE, AGENT_CHANNELS, TicketIntake
+from web.api.serialize import event_json, task_detail_json, task_json, ticket_json, when
 from web.auth import authenticate_api, current_actor, current_user, record_auditor_read, roles
 from web.problems import ApiError
 
@@ -23,6 +24,8 @@ AGENT_READERS = ("l1", "l2", "process_owner", "auditor", "admin")
 MAX_PAGE = 200
 MAX_OFFSET = 1_000_000
 TICKET_FIELDS = {"subject", "description", "contact", "unit", "channel", "customer"}
+FIRST_FILTERS = ("status", "lane", "priority", "unit")  # always named in an auditor's read record
+LIST_FILTERS = (*FIRST_FILTERS, "assignee", "sla_state", "channel")
 
 
 def runtime() -> Runtime:
@@ -141,14 +144,21 @@ def open_ticket() -> tuple[Response, int, dict[str, str]]:
 
 @api.get("/tickets")
 def list_tickets() -> Response:
-    only_query("status", "lane", "priority", "unit", "limit", "offset")
+    """A page of tickets: search, filters, a sort, and ``next_cursor`` for the next page (keyset)."""
+    only_query("q", *LIST_FILTERS, "sort", "cursor", "limit", "offset")
     limit, offset = page_args()
-    filters = TicketFilter(status=text_arg("status"), lane=text_arg("lane"), priority=text_arg("priority"),
-                           unit=text_arg("unit"))
-    tickets, total = runtime().list_tickets(current_actor(), filters, limit, offset)
-    record_auditor_read(None, "tickets", status=filters.status, lane=filters.lane, priority=filters.priority,
-                        unit=filters.unit, limit=limit, offset=offset)
-    return jsonify(paged([ticket_json(t) for t in tickets], total, limit, offset))
+    params = {name: text_arg(name) for name in ("q", *LIST_FILTERS, "sort")}
+    cursor = request.args.get("cursor")
+    page = TicketLists(runtime()).tickets(current_actor(), ListRequest(params, limit, offset, cursor))
+    given = {name: value for name, value in params.items() if value is not None and name not in FIRST_FILTERS}
+    record_auditor_read(None, "tickets", **{name: params[name] for name in FIRST_FILTERS}, limit=limit,
+                        offset=offset, **given, **({"cursor": cursor} if cursor else {}))
+    team = current_user().role != "customer"  # the service-level clocks are the team's
+    items = [{**ticket_json(t.ticket), **({"sla_state": t.sla_state, "resolution_due": when(t.resolution_due),
+                                          "first_response_at": when(t.first_response_at)} if team else {})}
+             for t in page.items]
+    return jsonify({**paged(items, page.total, limit, offset), "total_capped": page.total_capped,
+                    "next_cursor": page.next_cursor})
 
 
 @api.get("/tickets/<number>")
@@ -181,17 +191,35 @@ def retry_ticket(number: str) -> Response:
 # -- tasks ----------------------------------------------------------------------------------------
 @api.get("/tasks")
 def list_tasks() -> Response:
-    only_query("lane", "assignee", "unassigned", "limit", "offset")
+    """Ready tasks: by their ticket's next due time (``sort=due``, the default, with ``next_cursor``) or
+    oldest first (``sort=created``, by offset)."""
+    only_query("lane", "assignee", "unassigned", "sort", "cursor", "limit", "offset")
     limit, offset = page_args()
     assignee = request.args.get("assignee")
     if assignee not in (None, "me"):
         raise ApiError(400, "Malformed query", "assignee may only be 'me'")
-    unassigned = _flag("unassigned")
-    lane = text_arg("lane")
-    tasks = runtime().tasks_for(current_actor(), lane, assignee == "me", unassigned, limit, offset)
+    unassigned, lane, sort = _flag("unassigned"), text_arg("lane"), request.args.get("sort", "due")
+    cursor = request.args.get("cursor")
+    if sort not in ("due", "created") or (cursor and (sort != "due" or offset)) or (sort == "due" and offset > 1000):
+        raise ApiError(400, "Malformed query", "sort is 'due' (pages by cursor, offset up to 1000) or 'created' "
+                                               "(pages by offset)")
     record_auditor_read(None, "tasks", lane=lane, assignee=assignee, unassigned=unassigned, limit=limit,
-                        offset=offset)
-    return jsonify({"items": [task_json(t) for t in tasks], "limit": limit, "offset": offset})
+                        offset=offset, **({"sort": sort} if "sort" in request.args else {}),
+                        **({"cursor": cursor} if cursor else {}))
+    actor = current_actor()
+    if sort == "created":
+        tasks = runtime().tasks_for(actor, lane, assignee == "me", unassigned, limit, offset)
+        return jsonify({"items": [task_json(t) for t in tasks], "limit": limit, "offset": offset})
+    lists = TicketLists(runtime())
+    work = lists.work_filter(actor, lane, assignee == "me", unassigned)
+    page = lists.worklist(actor, work, cursor, limit + offset)
+    team = actor.role != "customer"  # a customer's own tasks: the task itself, not the team's clocks
+    items = [{**task_json(row.task), **({"subject": row.subject, "customer": row.customer, "priority": row.priority,
+                                         "sla_state": row.sla_state, "due": when(row.due),
+                                         "due_kind": row.due_kind or None} if team else {})}
+             for row in page.items[offset:]]
+    return jsonify({"items": items, "limit": limit, "offset": offset,
+                    "next_cursor": page.next_cursor})
 
 
 def _flag(name: str) -> bool:
@@ -216,6 +244,18 @@ def claim_task(task_id: str) -> Response:
 @api.post("/tasks/<task_id>/release")
 def release_task(task_id: str) -> Response:
     return assignment_response(runtime().assign_task(task_id, current_actor(), claim=False))
+
+
+@api.post("/tasks/<task_id>/assign")
+def assign_task(task_id: str) -> Response:
+    """Give the task to a named agent of its lane (admins and agents of that lane may)."""
+    body = json_object()
+    problems = [FieldError(f"/{k}", "unknown field") for k in sorted(set(body) - {"assignee"})]
+    if not isinstance(body.get("assignee"), str) or not body["assignee"]:
+        problems.append(FieldError("/assignee", "name the agent who takes the task"))
+    if problems:
+        raise InvalidInput("the task cannot be assigned", problems)
+    return assignment_response(runtime().assign_to(task_id, current_actor(), body["assignee"]))
 
 
 def assignment_response(done: Assignment) -> Response:

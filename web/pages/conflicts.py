@@ -47,5 +47,6 @@ def what_happened(task: TaskView, me: str) -> str:
         happened = f"{task.assignee} claimed “{task.name}”"
     else:
         happened = f"“{task.name}” changed"
-    return (f"{happened} while you were filling in the form, so your answers were not saved. "
-            "They are kept below: copy what you still need.")
+    return (f"{happened} while you were filling in the form, so your answers were not saved and the ticket is "
+            f"unchanged by them. They are kept below: copy what you still need, then reload “{task.name}” to "
+            "see it as it is now.")

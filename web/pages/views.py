@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -18,23 +17,26 @@ from werkzeug.wrappers import Response
 
 from engine import limits
 from engine.access import Actor
-from engine.errors import Conflict, FieldError, Forbidden, InvalidInput
+from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, SandboxViolation, StepFailed
 from engine.runtime import Runtime
 from engine.usecases.tasks import TaskDetail
 from engine.usecases.tickets import AGENT_CHANNELS, TicketIntake
 from engine.usecases.users import UserView
 from engine.views import EventView, TicketView
+from web import formatting
 from web.auth import check_csrf, csrf_token, load_page_user, record_auditor_read, sign_in, sign_out
 from web.pages.conflicts import complete_as_seen, seen_task, what_happened
 from web.pages.diagram import DiagramView, loops, passes, pinned_diagram, ticket_view, walked
 from web.pages.formfields import Field, coerce, errors_by_field, fields_of, shown_values, submitted_values
+from web.pages.ticket_page import status_words, task_reading, ticket_work, viewer_zone
 
 pages = Blueprint("pages", __name__)
 pages.before_request(load_page_user)
 
 F = TypeVar("F", bound=Callable[..., Any])
-MAX_OFFSET = 1_000_000
 INBOX_PAGE = 50
+INBOX_OFFSET = 1000  # the inbox's first pages by offset; deeper ones by cursor
+SHOWS = ("all", "mine", "unassigned")
 AUDITORS = ("auditor", "admin")
 # Context keys whose plain name reads badly; the rest are shown with underscores as spaces.
 LABELS = {"kb_matches": "Knowledge-base matches", "kb_article": "Knowledge-base article",
@@ -100,9 +102,21 @@ def _page_globals() -> dict[str, Any]:
     return {"user": g.get("user"), "csrf_token": csrf_token}
 
 
-@pages.app_template_filter("when")
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "—"
+# Times in the viewer's zone, relative times, durations and relevance in words (web/formatting.py).
+formatting.install(pages, viewer_zone, lambda: runtime().clock())
+
+
+@pages.app_template_global("ticket_work_of")
+def _ticket_work_of(ticket: TicketView, trail: list[EventView]) -> Any:
+    """For pages that render the ticket page without its reading (the conversation's refused post)."""
+    return ticket_work(runtime(), me().actor, ticket, trail)
+
+
+@pages.app_template_filter("ticket_status")
+def _ticket_status(status: str) -> str:
+    """The status for whoever reads the page: plain words for a customer, the procedure's for the team."""
+    user = g.get("user")
+    return status_words(status, user is not None and user.role == "customer")
 
 
 @pages.app_template_filter("label")
@@ -140,6 +154,8 @@ def local_next() -> str | None:
 def home_of(user: UserView) -> str:
     if user.role == "process_owner":  # they work no lane: their page is the process itself
         return url_for("pages.live_process")
+    if user.role in ("auditor", "admin"):  # nor do they: their pages are the record and the installation
+        return url_for("pages.audit_page" if user.role == "auditor" else "pages.admin_page")
     return url_for("pages.my_tickets" if user.role == "customer" else "pages.inbox")
 
 
@@ -193,13 +209,26 @@ def inbox() -> str | Response:
     if show not in ("all", "mine", "unassigned"):
         show = "all"
     offset = request.args.get("offset", "0")
-    # Only plain digits, and not past the last page anyone could reach: int() would take "²" or 40 digits.
-    offset_value = min(int(offset), MAX_OFFSET) if offset.isascii() and offset.isdigit() and len(offset) <= 9 else 0
-    tasks = runtime().tasks_for(actor, lane, show == "mine", show == "unassigned", INBOX_PAGE + 1, offset_value)
-    record_auditor_read(None, "tasks", page="inbox", lane=lane, show=show, offset=offset_value)
-    return render_template("inbox.html", tasks=tasks[:INBOX_PAGE], more=len(tasks) > INBOX_PAGE,
-                           lanes=lanes_of(actor), lane=lane, show=show, offset=offset_value, page=INBOX_PAGE,
-                           workable={t.id for t in tasks if may_work(actor, t.lane)})
+    # Only plain digits, and only the first pages: deeper ones follow the cursor. int() would take "²".
+    offset_value = min(int(offset), INBOX_OFFSET) if offset.isascii() and offset.isdigit() and len(offset) <= 9 else 0
+    cursor = request.args.get("cursor") or None
+    from web.pages.ticket_list import agents_by_lane, lists  # that module adds its routes to this blueprint
+
+    work_lists = lists()
+    shows = {name: work_lists.work_filter(actor, lane, name == "mine", name == "unassigned") for name in SHOWS}
+    try:
+        page = work_lists.worklist(actor, shows[show], cursor, INBOX_PAGE + offset_value)
+    except InvalidInput:
+        flash("That page of the inbox is no longer valid: here is the first page.")
+        return redirect(url_for("pages.inbox", lane=lane, show=show))
+    record_auditor_read(None, "tasks", page="inbox", lane=lane, show=show, offset=offset_value,
+                        **({"cursor": cursor} if cursor else {}))
+    rows = page.items[offset_value:]
+    return render_template("inbox.html", rows=rows, lanes=lanes_of(actor), lane=lane, show=show, page=INBOX_PAGE,
+                           counts={name: work_lists.count_work(work) for name, work in shows.items()},
+                           next_cursor=page.next_cursor, first_page=bool(cursor or offset_value),
+                           workable={r.task.id for r in rows if may_work(actor, r.task.lane)},
+                           agents=agents_by_lane() if actor.role in ("l1", "l2", "admin") else {})
 
 
 def query_text(name: str) -> str | None:
@@ -233,7 +262,7 @@ def task_page(task_id: str) -> str:
     detail = runtime().task_detail(task_id, me().actor)
     record_auditor_read(detail.ticket.number, "task", page="task", task=task_id)
     fields = fields_of(detail.schema, detail.ui_schema)
-    return render_task(detail, fields, shown_values(fields, detail.prefill), {}, [])
+    return render_task(detail, fields, None, {}, [])
 
 
 @pages.post("/tasks/<task_id>")
@@ -247,9 +276,12 @@ def task_submit(task_id: str) -> tuple[str, int] | Response:
     except InvalidInput as exc:
         placed, general = errors_by_field([f.name for f in fields], exc.errors)
         return render_task(detail, fields, submitted_values(fields, request.form), placed,
-                           general or ([] if placed else [exc.detail])), 422
+                           general or ([] if placed else [exc.detail]), failure=NOT_SAVED_INVALID), 422
     except Conflict:
         return render_conflict(task_id, fields), 409
+    except (StepFailed, SandboxViolation):  # rolled back whole: the ticket is as it was before the submit
+        return render_task(detail, fields, submitted_values(fields, request.form), {}, [],
+                           failure=NOT_SAVED_FAILED.format(task=detail.task.name)), 502
     flash(f"“{detail.task.name}” is done.")
     return redirect(url_for("pages.ticket_page", number=ticket.number))
 
@@ -261,19 +293,29 @@ def render_conflict(task_id: str, fields: list[Field]) -> str:
                        conflict=what_happened(fresh.task, me().name))
 
 
-def render_task(detail: TaskDetail, fields: list[Field], values: dict[str, str],
-                errors: dict[str, list[str]], general: list[str], conflict: str | None = None) -> str:
+def render_task(detail: TaskDetail, fields: list[Field], values: dict[str, str] | None,
+                errors: dict[str, list[str]], general: list[str], conflict: str | None = None,
+                failure: str | None = None) -> str:
+    """The task page; ``values`` None shows the prefill (none on a repeated round: see ``task_reading``)."""
     actor = me().actor
     task = detail.task
-    context = {k: v for k, v in detail.context.items() if k not in SUMMARY_KEYS}
+    reading = task_reading(runtime(), actor, detail, LABELS, SUMMARY_KEYS)
     taken_by_other = task.assignee not in (None, actor.name) and not actor.is_admin
     from web.pages.conversation import conversation_for  # here: that module adds its routes to this blueprint
 
     return render_template("task.html", detail=detail, task=task, ticket=detail.ticket, fields=fields,
-                           values=values, errors=errors, general=general, context=context, conflict=conflict,
+                           values=shown_values(fields, reading.prefill) if values is None else values,
+                           errors=errors, general=general, reading=reading, conflict=conflict, failure=failure,
                            home=home_of(me()), conversation=conversation_for(detail.ticket.number),
                            workable=task.state == "ready" and may_work(actor, task.lane) and not taken_by_other,
                            may_claim=task.state == "ready" and may_work(actor, task.lane))
+
+
+# Why a submit changed nothing, in plain words: the form comes back with what was typed.
+NOT_SAVED_INVALID = "Nothing was saved and the ticket is unchanged: correct what is marked below and send it again."
+NOT_SAVED_FAILED = ("Nothing was saved and the ticket is unchanged: an automatic step that follows “{task}” could "
+                    "not run just now. Your answers are kept below; send them again in a few minutes, and tell an "
+                    "administrator if it keeps happening.")
 
 
 # -- tickets --------------------------------------------------------------------------------------
@@ -287,7 +329,8 @@ def ticket_page(number: str) -> str:
     from web.pages.conversation import conversation_for  # here: that module adds its routes to this blueprint
 
     return render_template("ticket.html", ticket=ticket, trail=trail, readable=readable,
-                           conversation=conversation_for(number), diagram=ticket_diagram_view(ticket, trail))
+                           conversation=conversation_for(number), diagram=ticket_diagram_view(ticket, trail),
+                           work=ticket_work(runtime(), actor, ticket, trail))
 
 
 def ticket_diagram_view(ticket: TicketView, trail: list[EventView]) -> DiagramView | None:

@@ -1,0 +1,310 @@
+"""HTTP clients that play tickets' lifecycles against a running server: the load benchmark's simulated agents and
+customers, and the crash-safety test's clients, which keep going while the server is killed under them.
+
+A request whose connection fails or drops has an unknown outcome (the server may have committed it before it
+died): the lifecycle never resends blindly, it reads the ticket again and decides from what it finds. Completions
+carry ``If-Match`` with the version they were decided on, so a resend after an unknown outcome is refused (409)
+rather than applied twice; an opened ticket is found again by its subject, unique per lifecycle.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from bench.engine import (
+    ASSESS_ESCALATE,
+    ASSESS_RESOLVE,
+    CLASSIFY,
+    ESCALATE,
+    FIX,
+    INVESTIGATE,
+    PERSISTS,
+    RESOLVED,
+    SOLUTION,
+)
+
+FOLLOW_UP = {"follow_up_channel": "phone", "follow_up_outcome": "will_test",
+             "follow_up_notes": "Called the customer; they will test the fix today and answer."}
+AGENT_FORMS: dict[str, tuple[str, dict[str, Any]]] = {  # element -> (who works it, what they submit)
+    "classify_ticket": ("l1", CLASSIFY), "escalate_to_l2": ("l1", ESCALATE),
+    "investigate_root_cause": ("l2", INVESTIGATE), "apply_definitive_fix": ("l2", FIX),
+    "apply_solution": ("l1", SOLUTION), "follow_up_with_customer": ("l1", FOLLOW_UP),
+}
+CONNECTION_ERRORS = (OSError, http.client.HTTPException)
+GARBAGE_THREADS = 4
+
+
+class Unreachable(Exception):
+    """The connection failed or dropped: the request may or may not have been applied."""
+
+
+class Refused(Exception):
+    """The server answered with a status the lifecycle does not expect (counted as an error)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    document: Any
+    retry_after: float
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to the server on loopback, reopened after a failure; it times every
+    answered request by its kind (milliseconds)."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.port, self.timeout = port, timeout
+        self.conn: http.client.HTTPConnection | None = None
+        self.samples: dict[str, list[float]] = defaultdict(list)
+        self.statuses: dict[int, int] = defaultdict(int)
+
+    def send(self, kind: str, method: str, path: str, token: str, body: Any = None,
+             headers: dict[str, str] | None = None, raw: bytes | None = None) -> Answer:
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        sent = {"Authorization": f"Bearer {token}", **(headers or {})}
+        if payload is not None:
+            sent.setdefault("Content-Type", "application/json")
+        began = time.perf_counter()
+        try:
+            conn = self._connection()
+            conn.request(method, path, body=payload, headers=sent)
+            response = conn.getresponse()
+            data = response.read()
+        except CONNECTION_ERRORS as exc:
+            self.close()
+            raise Unreachable(f"{method} {path}: {exc!r}") from exc
+        self.samples[kind].append((time.perf_counter() - began) * 1000.0)
+        self.statuses[response.status] += 1
+        if (response.getheader("Connection") or "").lower() == "close":
+            self.close()
+        document = json.loads(data) if data and "json" in (response.getheader("Content-Type") or "") else None
+        return Answer(response.status, document, float(response.getheader("Retry-After") or 0))
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+@dataclass(frozen=True)
+class Tokens:
+    customer: str
+    l1: str
+    l2: str
+
+    def of(self, role: str) -> str:
+        return str(getattr(self, role))
+
+
+@dataclass(frozen=True)
+class Script:
+    """How one ticket goes: resolved by L1 or escalated; how often the customer says it persists; whether the
+    customer stays silent until L1 has followed up in person (after the unit's reminders)."""
+
+    escalate: bool = False
+    persists: int = 0
+    silent: bool = False
+
+
+LOAD_SCRIPTS = (Script(), Script(), Script(escalate=True), Script())  # the benchmark's mix: one in four to L2
+
+
+class Lifecycle:
+    """Plays one ticket from opening to closing over HTTP, surviving a server that dies under it."""
+
+    def __init__(self, client: Client, tokens: Tokens, script: Script, subject: str, thorough: bool = False,
+                 pause: float = 0.05) -> None:
+        self.client, self.tokens, self.script, self.subject = client, tokens, script, subject
+        self.thorough = thorough  # as people work: list, read and claim before completing
+        self.pause = pause
+        self.unknown_outcomes = 0
+
+    def play(self, deadline: float) -> str:
+        """Open the ticket and work it until it is closed; the ticket's number. Refused past ``deadline``."""
+        number = self.open(deadline)
+        ticket = self.read(number, deadline)
+        while ticket["status"] != "closed":
+            task, form = self.next_work(ticket)
+            if task is None:
+                if "trail" in ticket:  # else the decision needs the trail, which a completion's answer lacks
+                    self._wait(deadline)  # for a timer or another step
+                ticket = self.read(number, deadline)
+                continue
+            ticket = self.complete(ticket, task, form, deadline)
+        return number
+
+    # -- the requests, each safe to repeat after an unknown outcome ---------------------------------------------
+    def open(self, deadline: float) -> str:
+        intake = {"subject": self.subject, "description": "Since this morning the VPN client disconnects often."}
+        while True:
+            try:
+                answer = self.client.send("open ticket", "POST", "/api/v1/tickets", self.tokens.customer, intake)
+                if answer.status == 201:
+                    return str(answer.document["number"])
+                self._refused_unless_busy(answer, "open ticket")
+            except Unreachable:
+                self.unknown_outcomes += 1
+                found = self._opened(deadline)
+                if found is not None:
+                    return found
+            self._wait(deadline)
+
+    def _opened(self, deadline: float) -> str | None:
+        """The ticket this lifecycle opened, if a request whose answer was lost opened it."""
+        offset = 0
+        while True:
+            answer = self._get("find ticket", f"/api/v1/tickets?limit=100&offset={offset}", self.tokens.customer,
+                               deadline)
+            for item in answer["items"]:
+                if item["subject"] == self.subject:
+                    return str(item["number"])
+            offset += 100
+            if offset >= answer["total"]:
+                return None
+
+    def read(self, number: str, deadline: float) -> dict[str, Any]:
+        return self._get("get ticket", f"/api/v1/tickets/{number}", self.tokens.l1, deadline)  # type: ignore[no-any-return]
+
+    def complete(self, ticket: dict[str, Any], task: dict[str, Any], form: tuple[str, dict[str, Any]],
+                 deadline: float) -> dict[str, Any]:
+        """Complete ``task`` as decided on ``ticket``'s version; the ticket as it is afterwards."""
+        role, data = form
+        token = self.tokens.of(role)
+        if self.thorough and role != "customer":
+            self._get("task list", f"/api/v1/tasks?lane={task['lane'].replace(' ', '%20')}&limit=20", token, deadline)
+            self._get("task detail", task["href"], token, deadline)
+            self._post_ok("claim", f"{task['href']}/claim", token, deadline)
+        try:
+            answer = self.client.send(f"complete {task['element_id']}", "POST", f"{task['href']}/complete", token,
+                                      data, {"If-Match": f'"{ticket["version"]}"'})
+        except Unreachable:
+            self.unknown_outcomes += 1
+            return self.read(ticket["number"], deadline)  # done or not: the ticket says
+        if answer.status == 200:
+            return answer.document  # type: ignore[no-any-return]
+        if answer.status != 409:  # 409: someone (this client, before a kill) moved the ticket on; read again
+            self._refused_unless_busy(answer, f"complete {task['element_id']}")
+        return self.read(ticket["number"], deadline)
+
+    # -- what to do next -------------------------------------------------------------------------------------
+    def next_work(self, ticket: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, dict[str, Any]]]:
+        """The ready task to work now and its form; (None, ...) when the ticket waits for a timer. What was done
+        before is read from the ticket's trail, never remembered: an answer lost in a crash may have been applied."""
+        ready = {t["element_id"]: t for t in ticket["ready_tasks"]}
+        for element, form in AGENT_FORMS.items():
+            if element in ready:
+                return ready[element], form
+        if "assess_first_level" in ready:
+            return ready["assess_first_level"], ("l1", ASSESS_ESCALATE if self.script.escalate else ASSESS_RESOLVE)
+        if "test_and_confirm" in ready:
+            if "trail" not in ticket:
+                return None, ("customer", RESOLVED)  # read it first
+            if self.script.silent and not _done(ticket, "follow_up_with_customer"):
+                return None, ("customer", RESOLVED)  # silent until L1 has called
+            persists = _done(ticket, "test_and_confirm") < self.script.persists
+            return ready["test_and_confirm"], ("customer", PERSISTS if persists else RESOLVED)
+        return None, ("customer", RESOLVED)
+
+    # -- plumbing ------------------------------------------------------------------------------------------------
+    def _get(self, kind: str, path: str, token: str, deadline: float) -> Any:
+        while True:
+            try:
+                answer = self.client.send(kind, "GET", path, token)
+                if answer.status == 200:
+                    return answer.document
+                self._refused_unless_busy(answer, kind)
+            except Unreachable:
+                pass
+            self._wait(deadline)
+
+    def _post_ok(self, kind: str, path: str, token: str, deadline: float) -> None:
+        answer = self.client.send(kind, "POST", path, token)
+        if answer.status not in (200, 409):  # 409: already claimed
+            self._refused_unless_busy(answer, kind)
+
+    def _refused_unless_busy(self, answer: Answer, kind: str) -> None:
+        """Too many requests (429) or unavailable (503): wait as told; anything else is an error."""
+        if answer.status in (429, 503):
+            time.sleep(min(answer.retry_after or self.pause, 2.0))
+            return
+        raise Refused(f"{kind} of {self.subject!r}: {answer.status} {answer.document}")
+
+    def _wait(self, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{self.subject!r} did not finish in time")
+        time.sleep(self.pause)
+
+
+def _done(ticket: dict[str, Any], element: str) -> int:
+    """How many times the ticket's trail says ``element`` was completed."""
+    return sum(1 for e in ticket.get("trail", ()) if e["kind"] == "task_completed" and e["element_id"] == element)
+
+
+# -- the load benchmark's client processes -------------------------------------------------------------------
+def agent_process(port: int, tokens: Tokens, name: str, began: float, warm_up: float, end: float,
+                  pace: float | None, results: Any) -> None:
+    """Play lifecycles until ``end`` (closed loop, or one started every ``pace`` seconds); counted after warm-up."""
+    client = Client(port, timeout=30.0)
+    done, errors, n = 0, [], 0
+    counted = began + warm_up
+    while time.monotonic() < end:
+        if pace is not None:
+            time.sleep(max(0.0, began + n * pace - time.monotonic()))
+        script = LOAD_SCRIPTS[n % len(LOAD_SCRIPTS)]
+        lifecycle = Lifecycle(client, tokens, script, f"{name} lifecycle {n}", thorough=True)
+        n += 1
+        try:
+            lifecycle.play(end + 30)
+        except Exception as exc:  # noqa: BLE001 - a benchmark reports every failure as an error
+            errors.append(repr(exc)[:300])
+            continue
+        if time.monotonic() < counted:  # warming up: nothing counts yet
+            client.samples.clear()
+            client.statuses.clear()
+        elif time.monotonic() <= end:
+            done += 1
+    client.close()
+    results.put({"lifecycles": done, "errors": errors, "samples": dict(client.samples),
+                 "statuses": dict(client.statuses)})
+
+
+def garbage_process(port: int, token: str, end: float, results: Any) -> None:
+    """As fast as answers come, on several connections: malformed JSON with a valid token, and requests with an
+    unknown token."""
+    counts: list[Counter[int]] = [Counter() for _ in range(GARBAGE_THREADS)]  # one per thread: no shared writes
+    began = time.monotonic()
+    threads = [threading.Thread(target=_garbage, args=(port, token, end, c)) for c in counts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = sum(counts, Counter())
+    results.put({"lifecycles": 0, "errors": [], "samples": {}, "statuses": {}, "garbage": dict(sent),
+                 "garbage_seconds": time.monotonic() - began})
+
+
+def _garbage(port: int, token: str, end: float, sent: Counter[int]) -> None:
+    client = Client(port, timeout=30.0)
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        try:
+            if n % 4:
+                answer = client.send("garbage", "POST", "/api/v1/tickets", token, raw=b'{"subject": "x", ')
+            else:
+                answer = client.send("garbage", "GET", "/api/v1/tasks", "not-a-token-at-all")
+            sent[answer.status] += 1
+        except Exception:  # noqa: BLE001 - the garbage client never stops
+            sent[0] += 1
+    client.close()
