@@ -69,4 +69,6 @@ def configure_logging(default: str = "json", level: int = logging.INFO) -> loggi
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # The readiness check reads the migrations' head once; Alembic's plugin set-up lines are not news to anyone.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     return handler
