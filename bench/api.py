@@ -79,6 +79,7 @@ from bench.engine import (  # noqa: E402
     measure_interleaved,
     verdict,
 )
+from bench.scratch import migrated_runtime  # noqa: E402
 
 HTTP_TARGET = 6.0  # HTTP time per lifecycle / raw time per lifecycle
 COMPLETE_P50_TARGET_MS = 11.0
@@ -253,14 +254,11 @@ class HttpDriver:
 # -- databases and the server ---------------------------------------------------------------------
 def prepare_database(url: str) -> tuple[Any, dict[str, str]]:
     """Migrate, deploy the bundled diagram, load the demo KB, add the users; return (runtime, tokens)."""
-    from engine.config import EngineConfig
-    from engine.store.db import upgrade
     from engine.usecases.knowledge import import_kb_file
     from engine.usecases.users import Directory
-    from ticketflow.composition import deploy_file, make_runtime
+    from ticketflow.composition import deploy_file
 
-    upgrade(url)
-    runtime = make_runtime(EngineConfig(database_url=url))
+    runtime = migrated_runtime(url)
     deploy_file(runtime)
     import_kb_file(runtime, DEMO_KB)
     directory = Directory(runtime.sessions, runtime.clock)

@@ -47,7 +47,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from bench.api import DEMO_KB, free_port, wait_healthy  # noqa: E402
 from bench.engine import REPO_ROOT, header  # noqa: E402
 from bench.load_clients import Tokens, agent_process, garbage_process  # noqa: E402
-from bench.scratch import scratch_postgres  # noqa: E402
+from bench.scratch import migrated_runtime, scratch_postgres  # noqa: E402
 
 SCALING_TARGET = 1.6
 P99_TARGET_MS = 50.0
@@ -121,14 +121,11 @@ def drive(port: int, people: list[Tokens], plan: Plan, pace: float | None = None
 # -- the servers ------------------------------------------------------------------------------------------------
 def prepare(url: str, clients: int = CLIENTS) -> tuple[list[Tokens], str]:
     """Migrate, deploy, load the demo KB, add each client's people; (their tokens, the garbage client's token)."""
-    from engine.config import EngineConfig
-    from engine.store.db import upgrade
     from engine.usecases.knowledge import import_kb_file
     from engine.usecases.users import Directory
-    from ticketflow.composition import deploy_file, make_runtime
+    from ticketflow.composition import deploy_file
 
-    upgrade(url)
-    runtime = make_runtime(EngineConfig(database_url=url))
+    runtime = migrated_runtime(url)
     try:
         deploy_file(runtime)
         import_kb_file(runtime, DEMO_KB)

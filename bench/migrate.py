@@ -37,17 +37,15 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from lxml import etree  # noqa: E402
 from sqlalchemy import Table, func, select, text  # noqa: E402
 
-from bench.scratch import scratch_postgres  # noqa: E402
+from bench.scratch import migrated_runtime, scratch_postgres  # noqa: E402
 from engine.access import Actor  # noqa: E402
-from engine.config import EngineConfig  # noqa: E402
 from engine.process.definitions import read_bundle  # noqa: E402
 from engine.process.lint import NS  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.store.db import upgrade  # noqa: E402
 from engine.store.models import HumanTask, Ticket  # noqa: E402
 from engine.usecases.migrations import MigrationRequest, Migrations  # noqa: E402
 from engine.usecases.tickets import TicketIntake  # noqa: E402
-from ticketflow.composition import BUNDLED_DIAGRAM, deploy_file, make_runtime  # noqa: E402
+from ticketflow.composition import BUNDLED_DIAGRAM, deploy_file  # noqa: E402
 
 OWNER = Actor("bench", "process_owner")
 CUSTOMER = Actor("bench-customer", "customer")
@@ -123,8 +121,7 @@ def _intake() -> TicketIntake:
 @contextmanager
 def seeded(url: str, count: int) -> Iterator[Runtime]:
     """A runtime over ``url`` with ``count`` tickets waiting on version 1 and version 2 deployed (not active)."""
-    upgrade(url)
-    runtime = make_runtime(EngineConfig(database_url=url))
+    runtime = migrated_runtime(url)
     try:
         deploy_file(runtime)
         clone_ticket(runtime, runtime.open_ticket(_intake(), CUSTOMER).number, count - 1)

@@ -40,13 +40,11 @@ POSTGRES = os.environ.get("TICKETFLOW_TEST_POSTGRES_URL", "postgresql://postgres
 
 def prepare(url: str) -> None:
     """Migrate ``url``, deploy the diagram and open MESSAGES tickets (one acknowledgment each)."""
-    from engine.config import EngineConfig
-    from engine.store.db import upgrade
+    from bench.scratch import migrated_runtime
     from tests.conftest import CUSTOMER, intake
-    from ticketflow.composition import deploy_file, make_runtime
+    from ticketflow.composition import deploy_file
 
-    upgrade(url)
-    runtime = make_runtime(EngineConfig(database_url=url))
+    runtime = migrated_runtime(url)
     deploy_file(runtime)
     for n in range(MESSAGES):
         runtime.open_ticket(intake(subject=f"Benchmark ticket {n}"), CUSTOMER)

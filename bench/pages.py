@@ -28,11 +28,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench import pages_data as data  # noqa: E402
 from bench.reports import _copy, _insert, _timed  # noqa: E402
-from bench.scratch import scratch_postgres  # noqa: E402
+from bench.scratch import migrated_runtime, scratch_postgres  # noqa: E402
 from engine.access import Actor  # noqa: E402
 from engine.config import EngineConfig  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.store.db import make_engine, upgrade  # noqa: E402
+from engine.store.db import make_engine  # noqa: E402
 from engine.store.ticket_search import (  # noqa: E402
     TICKET_SORTS,
     TicketQuery,
@@ -51,8 +51,7 @@ AGENT = "l1agent0"
 
 def load(url: str, count: int) -> dict[str, float]:
     """Migrate, deploy the diagram and bulk-load ``count`` tickets with their tasks and replies."""
-    upgrade(url)
-    runtime = make_runtime(EngineConfig(database_url=url))
+    runtime = migrated_runtime(url)
     deploy_file(runtime)
     runtime.close()
     engine = make_engine(url)

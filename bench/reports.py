@@ -31,10 +31,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import report_data as data  # noqa: E402
-from bench.scratch import scratch_postgres  # noqa: E402
+from bench.scratch import migrated_runtime, scratch_postgres  # noqa: E402
 from engine.access import Actor  # noqa: E402
 from engine.config import EngineConfig  # noqa: E402
-from engine.store.db import make_engine, upgrade  # noqa: E402
+from engine.store.db import make_engine  # noqa: E402
 from engine.usecases.reports import ReportQuery, ReportService  # noqa: E402
 from ticketflow.composition import deploy_file, make_runtime  # noqa: E402
 
@@ -55,8 +55,7 @@ PLANNED = {  # the statements whose plans are printed (the same shapes engine.st
 
 def load(url: str) -> dict[str, float]:
     """Migrate, deploy the diagram (tickets need a definition) and bulk-load; seconds per table."""
-    upgrade(url)
-    runtime = make_runtime(EngineConfig(database_url=url))
+    runtime = migrated_runtime(url)
     deploy_file(runtime)
     runtime.close()
     engine = make_engine(url)

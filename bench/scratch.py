@@ -6,6 +6,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from engine.config import EngineConfig
+from engine.runtime import Runtime
+from engine.store.db import upgrade
+from ticketflow.composition import make_runtime
+
 POSTGRES_URL = os.environ.get("TICKETFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -29,3 +34,9 @@ def scratch_postgres(purpose: str) -> Iterator[str | None]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrated_runtime(url: str) -> Runtime:
+    """A runtime over ``url`` with every migration applied (the caller deploys and closes it)."""
+    upgrade(url)
+    return make_runtime(EngineConfig(database_url=url))

@@ -36,7 +36,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api import gunicorn_server  # noqa: E402
-from bench.scratch import scratch_postgres  # noqa: E402
+from bench.scratch import migrated_runtime, scratch_postgres  # noqa: E402
 
 CLIENTS = 4
 DELIVERIES = 200
@@ -50,13 +50,10 @@ PAYLOAD = json.dumps({"subject": "Checkout button does nothing",
 def prepare(url: str) -> str:
     """Migrate, deploy the bundled diagram and register the channel; its signing secret."""
     from engine.access import Actor
-    from engine.config import EngineConfig
-    from engine.store.db import upgrade
     from engine.usecases.channels import ChannelAdmin
-    from ticketflow.composition import deploy_file, make_runtime
+    from ticketflow.composition import deploy_file
 
-    upgrade(url)
-    runtime = make_runtime(EngineConfig(database_url=url))
+    runtime = migrated_runtime(url)
     try:
         deploy_file(runtime)
         return ChannelAdmin(runtime).add(Actor("bench", "admin"), CHANNEL)
@@ -145,7 +142,6 @@ def outbound(url: str, workers: int) -> str:
 
     from engine.access import Actor
     from engine.config import EngineConfig
-    from engine.store.db import upgrade
     from engine.store.webhooks import EVENT_TYPES
     from engine.usecases.subscriptions import HostPolicy, SubscriptionAdmin
     from engine.usecases.tickets import TicketIntake
@@ -156,8 +152,7 @@ def outbound(url: str, workers: int) -> str:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     policy = HostPolicy.parse("127.0.0.1")
-    upgrade(url)
-    runtime = make_runtime(EngineConfig(database_url=url))
+    runtime = migrated_runtime(url)
     runtimes = [make_runtime(EngineConfig(database_url=url)) for _ in range(workers)]
     try:
         deploy_file(runtime)
