@@ -296,7 +296,7 @@ def gunicorn_server(folder: Path, url: str, workers: int = 1, threads: int = GUN
     """gunicorn serving ``ticketflow.wsgi:app`` on a free loopback port; yields the port, always stops it."""
     port = free_port()
     env = {**os.environ, "TICKETFLOW_DATABASE_URL": url, "TICKETFLOW_SECRET_KEY": SECRET_KEY,
-           "TICKETFLOW_VAR": str(folder)}
+           "TICKETFLOW_VAR": str(folder), "TICKETFLOW_RATE_LIMIT": "off"}  # on by default: it would cap the timings
     command = [str(Path(sys.executable).with_name("gunicorn")), "-b", f"127.0.0.1:{port}",
                "--workers", str(workers), "--worker-class", "ticketflow.gunicorn.ProblemThreadWorker",
                "--threads", str(threads), "--keep-alive", "60", "ticketflow.wsgi:app"]

@@ -83,7 +83,10 @@ ENGINE_LOOP_WINDOW = 15  # loops measured around each point
 RAW_LOOP_POINTS = (1, 50, 100)
 RAW_LOOP_WINDOW = 5
 RAW_LOOP_CAP = 200  # stop the raw loop here if it has not failed by then
-REMINDER_POINTS = (1, 50, 200)
+REMINDER_POINTS = (1, 5, 50, 200)
+# The growth target compares with reminder 5: from the unit's second unanswered reminder on (follow_up_after = 2),
+# L1's follow-up call is open beside the customer's task, a branch of its own that reminder 1 does not have yet.
+REMINDER_REFERENCE = 5
 REMINDER_SAMPLES = 15  # tickets brought to each point, each beside a fresh ticket at its reminder 1
 
 # -- the data a ticket is opened with and the forms people submit --------------------------------
@@ -153,7 +156,9 @@ class StubServices(TaskDataEnvironment):
     def call_service(self, context: dict[str, Any], operation_name: str,  # type: ignore[override]
                      operation_params: dict[str, Any]) -> str:
         if operation_name == "request_customer_validation":
-            return json.dumps({"response_window": "P3D", "respond_by": "2030-01-01T00:00:00+00:00"})
+            return json.dumps({"response_window": "P3D", "respond_by": "2030-01-01T00:00:00+00:00",
+                               "reminder_cycle": "2030-01-01T00:00:00+00:00/P3D",
+                               "follow_up_at": "2030-01-10T00:00:00+00:00"})
         if operation_name == "priority_matrix":
             return json.dumps("P2")
         if operation_name == "knowledge_base_search":
@@ -246,12 +251,13 @@ class EngineDriver:
 
     def complete(self, view: TicketView, step: Step) -> tuple[TicketView, float]:
         """Complete the step's task; return the new view and the wall time of ``complete_task``."""
-        ready = view.ready_tasks
-        if len(ready) != 1 or ready[0].element_id != step.element:
-            found = [t.element_id for t in ready]
+        # Beside the customer's answer, L1's follow-up call may be open (after enough silent reminders).
+        task = next((t for t in view.ready_tasks if t.element_id == step.element), None)
+        if task is None:
+            found = [t.element_id for t in view.ready_tasks]
             raise RuntimeError(f"{view.number}: expected {step.element} ready, found {found}")
         began = time.perf_counter()
-        view = self.runtime.complete_task(ready[0].id, step.form, self.actors[step.actor])
+        view = self.runtime.complete_task(task.id, step.form, self.actors[step.actor])
         return view, time.perf_counter() - began
 
     def lifecycle(self) -> None:
@@ -525,7 +531,8 @@ def bench_reminders(driver: EngineDriver) -> dict[int, ReminderPoint]:
 # -- 4. sandbox guards ------------------------------------------------------------------------------
 GUARD_ROUNDS, GUARD_PER_ROUND = 7, 2000
 GUARD_DATA: dict[str, Any] = {
-    "resolve_at_first_level": True, "validation_outcome": "resolved", "validation_request": {"response_window": "P3D"},
+    "resolve_at_first_level": True, "validation_outcome": "resolved", "validation_request": {
+        "response_window": "P3D", "follow_up_at": "2030-01-10T00:00:00+00:00"},
     "subject": INTAKE["subject"], "description": INTAKE["description"], "type": "incident", "impact": "high",
     "urgency": "medium", "customer_message": "Fixed.", "customer_steps": ["Reconnect"],
 }
@@ -680,26 +687,36 @@ def reminder_table(points: dict[int, ReminderPoint]) -> list[str]:
     return lines
 
 
-def reminder_ratios(points: dict[int, ReminderPoint]) -> tuple[float | None, float | None, float | None]:
-    """Reminder-last over reminder-1: firing and answering (each paired with its fresh ticket), stored bytes."""
-    first, last = points[REMINDER_POINTS[0]], points[REMINDER_POINTS[-1]]
-    fire, answer = paired(last.fire_s, last.fresh_fire_s), paired(last.answer_s, last.fresh_answer_s)
+def reminder_ratios(points: dict[int, ReminderPoint], reference: int = REMINDER_REFERENCE
+                    ) -> tuple[float | None, float | None, float | None]:
+    """Reminder-last over the reference reminder: firing and answering (each first paired with its fresh
+    ticket, so load on the machine cancels out), and stored bytes."""
+    first, last = points[reference], points[REMINDER_POINTS[-1]]
+    ratios = []
+    for mine, theirs in ((last.fire_s, last.fresh_fire_s), (last.answer_s, last.fresh_answer_s)):
+        now, then = paired(mine, theirs), paired(*((first.fire_s, first.fresh_fire_s) if mine is last.fire_s
+                                                  else (first.answer_s, first.fresh_answer_s)))
+        ratios.append(now / then if now is not None and then else None)
     state = last.state_bytes / first.state_bytes if last.state_bytes and first.state_bytes else None
-    return fire, answer, state
+    return ratios[0], ratios[1], state
 
 
 def reminder_report(points: dict[int, ReminderPoint]) -> list[str]:
-    last = points[REMINDER_POINTS[-1]]
+    last, ref = points[REMINDER_POINTS[-1]], REMINDER_REFERENCE
     fire, answer, state = reminder_ratios(points)
+    since_first = reminder_ratios(points, REMINDER_POINTS[0])
     worst = max(fire, answer) if fire is not None and answer is not None else None
     lines = ["", "5. Reminders while the customer stays silent: a reminder fires, then the customer answers persists",
              f"   ms: median over {REMINDER_SAMPLES} tickets at that reminder of the fire_due_timers wall time (fire)",
              "   and the complete_task wall time (answer); fresh: a newly escalated ticket at its reminder 1, fired",
              "   and answered right after each; ratio = engine/fresh; state: stored workflow JSON after that reminder"]
     lines += reminder_table(points)
-    lines.append(f"  reminder {last.reminder} / reminder 1 (paired): fire {fmt(fire, '.2f', 'x')}, "
+    lines.append(f"  reminder {last.reminder} / reminder {ref} (paired): fire {fmt(fire, '.2f', 'x')}, "
                  f"answer {fmt(answer, '.2f', 'x')}   target <= {REMINDER_TARGET:.1f}x   "
                  f"{verdict(worst, REMINDER_TARGET)}")
+    lines.append(f"  reminder {last.reminder} / reminder 1 (paired): fire {fmt(since_first[0], '.2f', 'x')}, answer "
+                 f"{fmt(since_first[1], '.2f', 'x')}, state {fmt(since_first[2], '.2f', 'x')} (before reminder "
+                 f"{ref} the follow-up call is not open yet: one branch less)")
     lows = [min(mine) / min(fresh) for mine, fresh in ((last.fire_s, last.fresh_fire_s),
                                                         (last.answer_s, last.fresh_answer_s)) if mine and fresh]
     if len(lows) == 2:
@@ -709,7 +726,7 @@ def reminder_report(points: dict[int, ReminderPoint]) -> list[str]:
     if len(way) >= 30:
         lines.append(f"  unpaired, one ticket: its reminders {len(way) - 14}..{len(way)} / its reminders 1..15 = "
                      f"{statistics.median(way[-15:]) / statistics.median(way[:15]):.2f}x (fire; measured apart)")
-    lines.append(f"  stored state: reminder {last.reminder} / reminder 1 = {fmt(state, '.2f', 'x')} "
+    lines.append(f"  stored state: reminder {last.reminder} / reminder {ref} = {fmt(state, '.2f', 'x')} "
                  f"({fmt(last.state_bytes, ',')} bytes, {fmt(last.state_tasks, 'd')} tasks)   "
                  f"target <= {REMINDER_TARGET:.1f}x (bounded)   {verdict(state, REMINDER_TARGET)}")
     return lines
@@ -730,8 +747,9 @@ def summary(raw: Rate, eng: Rate, engine_points: dict[int, LoopPoint]) -> list[s
 def reminder_summary(points: dict[int, ReminderPoint]) -> list[str]:
     last = REMINDER_POINTS[-1]
     row = "  {:<44}{:>10}{:>12}{:>9}"
-    labels = (f"reminder {last}/reminder 1 fire (paired)", f"reminder {last}/reminder 1 answer (paired)",
-              f"stored state reminder {last}/reminder 1")
+    ref = REMINDER_REFERENCE
+    labels = (f"reminder {last}/reminder {ref} fire (paired)", f"reminder {last}/reminder {ref} answer (paired)",
+              f"stored state reminder {last}/reminder {ref}")
     return [row.format(label, fmt(ratio, ".2f", "x"), f"<= {REMINDER_TARGET:.1f}x", verdict(ratio, REMINDER_TARGET))
             for label, ratio in zip(labels, reminder_ratios(points), strict=True)]
 

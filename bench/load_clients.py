@@ -58,8 +58,8 @@ class Client:
     """One keep-alive HTTP/1.1 connection to the server on loopback, reopened after a failure; it times every
     answered request by its kind (milliseconds)."""
 
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
-        self.port, self.timeout = port, timeout
+    def __init__(self, port: int, timeout: float = 10.0, source: str = "127.0.0.1") -> None:
+        self.port, self.timeout, self.source = port, timeout, source
         self.conn: http.client.HTTPConnection | None = None
         self.samples: dict[str, list[float]] = defaultdict(list)
         self.statuses: dict[int, int] = defaultdict(int)
@@ -88,7 +88,8 @@ class Client:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout,
+                                                   source_address=(self.source, 0))
         return self.conn
 
     def close(self) -> None:
@@ -280,8 +281,8 @@ def agent_process(port: int, tokens: Tokens, name: str, began: float, warm_up: f
 
 
 def garbage_process(port: int, token: str, end: float, results: Any) -> None:
-    """As fast as answers come, on several connections: malformed JSON with a valid token, and requests with an
-    unknown token."""
+    """As fast as answers come, on several connections from an address of its own (127.0.0.2): malformed JSON
+    with a valid token, and requests with a made-up token, a new one each time."""
     counts: list[Counter[int]] = [Counter() for _ in range(GARBAGE_THREADS)]  # one per thread: no shared writes
     began = time.monotonic()
     threads = [threading.Thread(target=_garbage, args=(port, token, end, c)) for c in counts]
@@ -294,8 +295,11 @@ def garbage_process(port: int, token: str, end: float, results: Any) -> None:
                  "garbage_seconds": time.monotonic() - began})
 
 
+GARBAGE_ADDRESS = "127.0.0.2"  # another machine, as a flood comes from: loopback answers all of 127/8 on Linux
+
+
 def _garbage(port: int, token: str, end: float, sent: Counter[int]) -> None:
-    client = Client(port, timeout=30.0)
+    client = Client(port, timeout=30.0, source=GARBAGE_ADDRESS)
     n = 0
     while time.monotonic() < end:
         n += 1
@@ -303,7 +307,7 @@ def _garbage(port: int, token: str, end: float, sent: Counter[int]) -> None:
             if n % 4:
                 answer = client.send("garbage", "POST", "/api/v1/tickets", token, raw=b'{"subject": "x", ')
             else:
-                answer = client.send("garbage", "GET", "/api/v1/tasks", "not-a-token-at-all")
+                answer = client.send("garbage", "GET", "/api/v1/tasks", f"made-up-token-{n}")  # a new one each time
             sent[answer.status] += 1
         except Exception:  # noqa: BLE001 - the garbage client never stops
             sent[0] += 1

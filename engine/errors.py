@@ -60,6 +60,16 @@ class SandboxViolation(TicketflowError):
     title = "Expression refused"
 
 
+class DeadlineExceeded(TicketflowError):
+    """The request ran past its time limit and was stopped; its unit of work rolled back, so nothing changed."""
+
+    title = "Service unavailable"
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(f"the request took longer than {limit:g} s and was stopped; nothing was changed; try again")
+        self.limit = limit
+
+
 class StepFailed(TicketflowError):
     """An engine step failed (an expression, a script); the ticket was left as it was before it."""
 

@@ -59,5 +59,5 @@ def summary(report: ArchiveReport) -> str:
     if not report.tickets:
         return f"nothing to archive: none of the {closed} holds anything to drop"
     return (f"{report.tickets} {closed}: {verb} {report.workflows} stored workflow state(s), "
-            f"{report.worklist_rows} finished worklist row(s) and the HTML copy of {report.message_html} delivered "
-            "message(s); their history is kept" + (" (dry run: nothing changed)" if report.dry_run else ""))
+            f"{report.worklist_rows} finished worklist row(s) and the outbox copy of {report.message_copies} "
+            "delivered message(s); their history is kept" + (" (dry run: nothing changed)" if report.dry_run else ""))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from types import FrameType
 
 from engine.access import Actor
+from engine.context import begin_request, end_request
 from engine.runtime import Runtime
 from engine.usecases.archive import ArchiveReport, ArchiveService
 from engine.usecases.audit import AuditService
@@ -27,7 +28,18 @@ MAX_BACKOFF = 60.0  # seconds: a database back after an outage is noticed within
 
 def worker_round(runtime: Runtime, report: Callable[[str], None], stopping: Callable[[], bool] = lambda: False,
                  delivery: OutboxDelivery | None = None) -> bool:
-    """One round of background work, reporting one line per kind of work done; False when there was none."""
+    """One round of background work, reporting one line per kind of work done; False when there was none.
+
+    The round has a request id, as a web request has: the history events it records and its log lines name it."""
+    _, token = begin_request()
+    try:
+        return _round(runtime, report, stopping, delivery)
+    finally:
+        end_request(token)
+
+
+def _round(runtime: Runtime, report: Callable[[str], None], stopping: Callable[[], bool],
+           delivery: OutboxDelivery | None) -> bool:
     done = []
     advanced = runtime.fire_due_timers(stopping=stopping)
     if advanced:

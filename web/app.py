@@ -16,7 +16,7 @@ from engine.usecases.channels import DeliveryVerifier
 from engine.usecases.email_in import EmailIngest
 from engine.usecases.page_sessions import PageSessions, SessionLimits
 from engine.usecases.users import Directory
-from web import metrics, problems, rate_limits, request_ids
+from web import deadlines, metrics, problems, rate_limits, request_ids
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB
 DEFAULT_SESSION_IDLE_MINUTES = 480  # a working day
@@ -32,12 +32,15 @@ class WebSettings:
     session_lifetime_days: int = DEFAULT_SESSION_LIFETIME_DAYS  # and any page session ends this long after sign-in
     rate_limit: float | None = None  # requests per second per caller (None: unlimited), see web.rate_limits
     rate_burst: int | None = None  # requests a caller may send at once (by default twice the rate)
+    rate_failures: float | None = None  # 401s per second per address before unknown credentials wait (None: any)
+    request_timeout: float | None = deadlines.DEFAULT_REQUEST_TIMEOUT  # seconds a request may take (None: no limit)
 
     @classmethod
     def from_env(cls) -> WebSettings:
-        rate, burst = rate_limits.limits_from_env(dict(os.environ))
+        limits = rate_limits.limits_from_env(dict(os.environ))  # on by default, unlike the fields' own defaults
         return cls(max_body=int(os.environ.get("TICKETFLOW_MAX_BODY", DEFAULT_MAX_BODY)),
-                   rate_limit=rate, rate_burst=burst,
+                   rate_limit=limits.rate, rate_burst=limits.burst, rate_failures=limits.failures,
+                   request_timeout=deadlines.timeout_from_env(os.environ),
                    secret_key=os.environ.get("TICKETFLOW_SECRET_KEY"),
                    secure_cookies=os.environ.get("TICKETFLOW_SECURE_COOKIES") == "1",
                    session_idle_minutes=_positive("TICKETFLOW_SESSION_IDLE_MINUTES", DEFAULT_SESSION_IDLE_MINUTES),
@@ -91,8 +94,9 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
     app.html_error = _html_error  # type: ignore[attr-defined]
     problems.install(app)
     request_ids.install(app)  # the first before_request: every later log line and problem names the request
+    deadlines.install(app, settings.request_timeout)  # the clock starts before anything else reads the database
     metrics.install(app)
-    rate_limits.install(app, settings.rate_limit, settings.rate_burst)
+    rate_limits.install(app, rate_limits.Limits(settings.rate_limit, settings.rate_burst, settings.rate_failures))
 
     from web.api.audit import audit_api
     from web.api.conversation import conversation_api

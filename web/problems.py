@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from engine.context import current_request_id
 from engine.errors import (
     Conflict,
+    DeadlineExceeded,
     DefinitionRejected,
     FieldError,
     Forbidden,
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://ticketflow.example/problems/"  # a namespace for the type URIs, not fetched
 STATUS_OF: list[tuple[type[TicketflowError], int]] = [
     (NotFound, 404), (Forbidden, 403), (Conflict, 409), (InvalidInput, 422), (DefinitionRejected, 422),
-    (SandboxViolation, 422), (StepFailed, 502),
+    (SandboxViolation, 422), (StepFailed, 502), (DeadlineExceeded, 503),
 ]
 SLUG_OF = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
            405: "method-not-allowed", 409: "conflict", 413: "body-too-large", 415: "unsupported-media-type",
@@ -77,6 +78,8 @@ def _api_error(exc: ApiError) -> Response:
 
 def _domain_error(exc: TicketflowError) -> Response | tuple[str, int]:
     status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 400)
+    if isinstance(exc, DeadlineExceeded):
+        return _deadline_exceeded(exc, status)
     if not is_api():
         detail = exc.public_detail if isinstance(exc, StepFailed) else exc.detail
         return current_app.html_error(status, exc.title, detail)  # type: ignore[attr-defined,no-any-return]
@@ -89,6 +92,16 @@ def _domain_error(exc: TicketflowError) -> Response | tuple[str, int]:
         log.warning("step failed on %s %s: %s", request.method, request.path, exc.detail)
         return problem(status, exc.title, exc.public_detail)
     return problem(status, exc.title, exc.detail)
+
+
+def _deadline_exceeded(exc: DeadlineExceeded, status: int) -> Response:
+    # Slow requests are worth an operator's look (which route, how often); the caller is asked to try again.
+    log.warning("request stopped at its %g s deadline on %s %s", exc.limit, request.method, request.path)
+    retry = {"Retry-After": "1"}
+    if is_api():
+        return problem(status, exc.title, exc.detail, headers=retry)
+    page, _ = current_app.html_error(status, exc.title, exc.detail)  # type: ignore[attr-defined]
+    return Response(page, status, headers=retry, mimetype="text/html")
 
 
 def _http_error(exc: HTTPException) -> Response | tuple[str, int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.store.history import GENESIS, canonical, event_hash
+from engine.store.history import GENESIS, canonical, event_hash, links_to
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ class AnchorMark:
 class Lookup:
     """Queries the diagnosis of a broken link needs; only asked once a chain has failed."""
 
-    def __init__(self, successor: Callable[[str, int], int | None], has_hash: Callable[[str], bool]) -> None:
-        self.successor = successor  # (prev_hash, excluding seq) -> seq of another event linking to it
-        self.has_hash = has_hash  # hash -> whether any event of the ticket has it
+    def __init__(self, successor: Callable[[str, int], int | None], full_hash: Callable[[str], str | None]) -> None:
+        self.successor = successor  # (a whole hash, excluding seq) -> seq of another event linking to it
+        self.full_hash = full_hash  # a stored link -> the whole hash of the ticket's event it names, if any
 
 
 class ChainCheck:
@@ -63,7 +63,7 @@ class ChainCheck:
         self._seen: dict[int, str] = {}
         self.count = 0
         self._prev = GENESIS
-        self._prev_link = ""  # the prev_hash of the last good event
+        self._prev_link = ""  # the hash of the event before the last good one
         self._finding: Finding | None = None
         self._broken: tuple[int, Any] | None = None  # a broken link to diagnose in finish()
 
@@ -78,14 +78,13 @@ class ChainCheck:
                                     f"from event {expected - 1} to event {row.seq}")
             return
         self.count = expected
-        intact = event_hash(row) == row.hash
-        if row.prev_hash != self._prev or not intact:
+        if not links_to(row.prev_hash, self._prev) or event_hash(row, self._prev) != row.hash:
             self._broken = (expected, row)
         elif expected > self.head_seq:
             self._finding = Finding(expected, "inserted", f"event {expected} ({row.kind}) follows the ticket's "
                                     f"recorded head, event {self.head_seq}: it was added outside the engine")
         else:
-            self._prev_link, self._prev = row.prev_hash, row.hash
+            self._prev_link, self._prev = self._prev, row.hash
 
     def finish(self, lookup: Lookup) -> Finding | None:
         found = self._finding or (self._diagnose(*self._broken, lookup) if self._broken else None)
@@ -101,8 +100,13 @@ class ChainCheck:
         return found
 
     def _diagnose(self, seq: int, row: Any, lookup: Lookup) -> Finding:
-        intact = event_hash(row) == row.hash
-        if row.prev_hash == self._prev:  # linked where it stands, but its content changed
+        # The event's hash covers its predecessor's whole hash; the stored link names which event that is.
+        named = self._prev if links_to(row.prev_hash, self._prev) else lookup.full_hash(row.prev_hash)
+        if named is None and len(row.prev_hash) == len(GENESIS):  # an older event stores the whole hash
+            named = row.prev_hash
+        # With a short link to an event that is gone, the content cannot be checked: take it as intact.
+        intact = named is None or event_hash(row, named) == row.hash
+        if links_to(row.prev_hash, self._prev):  # linked where it stands, but its content changed
             other = lookup.successor(self._prev, seq)
             if other is not None:
                 return Finding(seq, "inserted", f"event {seq} ({row.kind}) and event {other} both claim to "
@@ -113,10 +117,10 @@ class ChainCheck:
         if successor is not None:
             return Finding(seq, "reordered", f"event {seq} ({row.kind}) is out of order: the event recorded "
                            f"after event {seq - 1} now stands at {successor}")
-        if seq > 1 and row.prev_hash == self._prev_link:
+        if seq > 1 and links_to(row.prev_hash, self._prev_link):
             return Finding(seq - 1, "inserted", f"event {seq - 1} was inserted: event {seq} ({row.kind}) links "
                            f"to the event before it")
-        if intact and not lookup.has_hash(row.prev_hash):
+        if intact and (named is None or lookup.full_hash(named) is None):
             return Finding(seq - 1, "altered", f"event {seq - 1} was altered and its hash recomputed: event "
                            f"{seq} still links to its original hash")
         return Finding(seq, "missing", f"the event recorded after event {seq - 1} is missing (later events "

@@ -28,6 +28,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$")
 _INTERVAL = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 _SEARCH_DAYS = 3 * 366  # a calendar with no open day within three years is refused, not looped over
+_DAY, _WEEK = timedelta(days=1), timedelta(days=7)
+_DAYS_KEPT = 8 * 366  # days whose open intervals a calendar remembers (about 200 bytes each)
 Minutes = tuple[int, int]  # an interval as minutes since local midnight, end exclusive (at most 1440)
 
 
@@ -89,17 +91,58 @@ class BusinessCalendar:
         self.week = {day: list(intervals) for day, intervals in week.items()}
         self.closed = closed
         self.always_open = always_open
+        # Each day's open intervals, worked out once: a clock paused for months walks every day of the pause, and
+        # every ticket of the unit walks the same days (zone and holiday look-ups dominate otherwise).
+        self._days: dict[date, list[tuple[datetime, datetime]]] = {}
+        self._day_totals: dict[date, timedelta] = {}
+        # Running totals of whole days from ``_since``: ``_running[i]`` is the business time of the i days before
+        # ``_since + i``, so the whole days of a long span cost one subtraction, not a walk.
+        self._since: date | None = None
+        self._running: list[timedelta] = [timedelta()]
 
     # -- the open intervals ---------------------------------------------------------------------
     def is_business_day(self, day: date) -> bool:
         return bool(self.week.get(day.weekday())) and not self.closed(day)
 
     def intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The day's open intervals as UTC instants (none on a closed day)."""
+        """The day's open intervals as UTC instants (none on a closed day). Do not change the list: it is kept."""
+        known = self._days.get(day)
+        if known is None:
+            if len(self._days) >= _DAYS_KEPT:
+                self._days.clear()
+                self._day_totals.clear()
+            known = self._days[day] = self._open_intervals(day)
+        return known
+
+    def _open_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         if not self.is_business_day(day):
             return []
         midnight = datetime.combine(day, time(0), self.zone)
         return [(_wall(midnight, start), _wall(midnight, end)) for start, end in self.week[day.weekday()]]
+
+    def whole_days(self, first: date, last: date) -> timedelta:
+        """The business time of the whole days from ``first`` up to, not including, ``last``."""
+        if last <= first:
+            return timedelta()
+        if self._since is None or first < self._since or (last - first).days > _DAYS_KEPT:
+            if (last - first).days > _DAYS_KEPT:  # longer than the running totals keep: walk it
+                return sum((self.day_total(first + timedelta(days=i)) for i in range((last - first).days)),
+                           timedelta())
+            self._since, self._running = first, [timedelta()]
+        while len(self._running) <= (last - self._since).days:
+            if len(self._running) > _DAYS_KEPT:
+                self._since, self._running = first, [timedelta()]
+                continue
+            self._running.append(self._running[-1] + self.day_total(self._since + timedelta(len(self._running) - 1)))
+        return self._running[(last - self._since).days] - self._running[(first - self._since).days]
+
+    def day_total(self, day: date) -> timedelta:
+        """The business time of a whole day."""
+        total = self._day_totals.get(day)
+        if total is None:
+            total = self._day_totals[day] = sum((closes - opens for opens, closes in self.intervals(day)),
+                                                timedelta())
+        return total
 
     def _days_from(self, instant: datetime) -> Iterator[date]:
         first = instant.astimezone(self.zone).date()
@@ -125,15 +168,27 @@ class BusinessCalendar:
         if self.always_open:
             return start + timedelta(seconds=seconds)
         left = timedelta(seconds=seconds)
-        for day in self._days_from(start):
-            for opens, closes in self.intervals(day):
+        day = start.astimezone(self.zone).date()
+        give_up = day + timedelta(days=_SEARCH_DAYS)
+        while day < give_up:
+            hours = self.intervals(day)
+            if not hours or hours[0][0] >= start:  # from here on whole days: pass a week, or a day, at a time
+                week = self.whole_days(day, day + _WEEK)
+                if week < left:
+                    left, day = left - week, day + _WEEK
+                    continue
+                if self.day_total(day) < left:
+                    left, day = left - self.day_total(day), day + _DAY
+                    continue
+            for opens, closes in hours:
                 if closes <= start:
                     continue
                 begin = max(start, opens)
                 if left <= closes - begin:
                     return begin + left
                 left -= closes - begin
-        raise AssertionError("unreachable")  # _days_from raises first
+            day += _DAY
+        raise ValueError("the calendar has no working hours within three years")
 
     def _add_days(self, moment: datetime, days: int) -> datetime:
         """The same business moment ``days`` business days later (clamped to that day's closing time)."""
@@ -154,15 +209,14 @@ class BusinessCalendar:
             return timedelta()
         if self.always_open:
             return end - start
-        total = timedelta()
         last = end.astimezone(self.zone).date()
-        day = start.astimezone(self.zone).date()
-        while day <= last:
+        first = start.astimezone(self.zone).date()
+        total = self.whole_days(first + timedelta(days=1), last)  # the days between the two
+        for day in {first, last}:
             for opens, closes in self.intervals(day):
                 overlap = min(closes, end) - max(opens, start)
                 if overlap > timedelta():
                     total += overlap
-            day += timedelta(days=1)
         return total
 
 

@@ -90,6 +90,8 @@ _SQL_ATTACHMENT = ("SELECT a.filename, a.content_type, a.data, e.ticket_id, e.vi
                    "FROM conversation_attachment a JOIN conversation_entry e ON e.id = a.entry_id WHERE a.id = ?")
 _SQL_OUTBOX = ("SELECT id, created_at, purpose, recipient, subject, body, state, sent_at FROM outbox "
                "WHERE ticket_id = ? AND channel = 'email' ORDER BY created_at, id")
+# The words of the ticket's messages as the history recorded them (answer links withheld): an archived message's.
+_SQL_RECORDED_WORDS = "SELECT data FROM history_event WHERE ticket_id = ? AND kind = 'message_queued' ORDER BY seq"
 _SQL_SET_TICKET = "UPDATE conversation_entry SET ticket_id = ?, visibility = ?, after_close = ? WHERE id = ?"
 
 
@@ -147,8 +149,19 @@ class ConversationStore:
         """The email the outbox holds for the ticket, oldest first."""
         rows = self.sql.execute(_SQL_OUTBOX, (ticket_id,)).fetchall()
         time_out = self.sql.time_out
+        archived = self.recorded_words(ticket_id) if any(r[5] == "" for r in rows) else {}
         return [OutboxLine(id=r[0], at=time_out(r[1]) or datetime.min, purpose=r[2], recipient=r[3], subject=r[4],
-                           body=r[5], state=r[6], sent_at=time_out(r[7])) for r in rows]
+                           body=r[5] or archived.get(r[0], ""), state=r[6], sent_at=time_out(r[7])) for r in rows]
+
+    def recorded_words(self, ticket_id: int) -> dict[int, str]:
+        """Outbox id -> the words the history recorded when the message was queued (archiving drops the outbox's
+        copy of a delivered message: the history keeps them)."""
+        found: dict[int, str] = {}
+        for (raw,) in self.sql.execute(_SQL_RECORDED_WORDS, (ticket_id,)).fetchall():
+            data = self.sql.json_out(raw)
+            if isinstance(data.get("message_id"), int) and isinstance(data.get("body"), str):
+                found[data["message_id"]] = data["body"]
+        return found
 
     def attachment(self, attachment_id: int) -> tuple[str, str, bytes, int | None, str] | None:
         """(filename, content type, bytes, ticket id, visibility of its entry), or None."""

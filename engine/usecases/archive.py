@@ -6,8 +6,9 @@ What goes, for a ticket closed before the cut-off:
   tickets closed since the storage change keep none anyway;
 - its completed and cancelled worklist rows: the history records who completed which task and when, and only
   ready rows are ever listed;
-- the HTML alternative of its delivered messages: the plain text stays (the conversation shows it and the
-  history records the words), and a message is never sent again.
+- the outbox's copy of its delivered emails (the HTML alternative and the plain text): the history recorded the
+  words when each was queued (answer links withheld), the conversation shows them from there, and a delivered
+  message is never sent again. The outbox row itself stays: its Message-ID threads a late reply to the ticket.
 
 The history, the anchors, the conversation and its attachments, and the ticket row itself are kept. Each batch
 is one transaction; running it again finds nothing left to drop.
@@ -40,16 +41,16 @@ class ArchiveReport:
     tickets: int = 0  # closed before the cut-off and still holding something to drop
     workflows: int = 0  # workflow states dropped
     worklist_rows: int = 0  # completed and cancelled worklist rows deleted
-    message_html: int = 0  # delivered messages whose HTML alternative was dropped
+    message_copies: int = 0  # delivered emails whose outbox copy (HTML and text) was dropped
 
     def to_dict(self) -> dict[str, Any]:
         return {"cut_off": self.cut_off.isoformat(), "dry_run": self.dry_run, "tickets": self.tickets,
-                "workflows": self.workflows, "worklist_rows": self.worklist_rows, "message_html": self.message_html}
+                "workflows": self.workflows, "worklist_rows": self.worklist_rows, "message_copies": self.message_copies}
 
     def plus(self, other: ArchiveReport) -> ArchiveReport:
         return ArchiveReport(self.cut_off, self.dry_run, self.tickets + other.tickets,
                              self.workflows + other.workflows, self.worklist_rows + other.worklist_rows,
-                             self.message_html + other.message_html)
+                             self.message_copies + other.message_copies)
 
 
 def _has_workflow() -> Any:
@@ -60,8 +61,14 @@ def _has_done_tasks() -> Any:
     return exists().where(TASK.c.ticket_id == TICKET.c.id, TASK.c.state.in_(DONE_TASKS))
 
 
-def _has_delivered_html() -> Any:
-    return exists().where(OUTBOX.c.ticket_id == TICKET.c.id, OUTBOX.c.state == "delivered", OUTBOX.c.html.is_not(None))
+def _delivered_copy() -> Any:
+    """An email of the ticket's that was delivered and whose outbox copy is still kept."""
+    return and_(OUTBOX.c.state == "delivered", OUTBOX.c.channel == "email",
+                or_(OUTBOX.c.html.is_not(None), OUTBOX.c.body != ""))
+
+
+def _has_delivered_copy() -> Any:
+    return exists().where(OUTBOX.c.ticket_id == TICKET.c.id, _delivered_copy())
 
 
 class ArchiveService:
@@ -93,7 +100,7 @@ class ArchiveService:
         """The next ``batch`` closed tickets (by id, after ``after``) with something left to drop."""
         query = (select(TICKET.c.id).where(TICKET.c.status == "closed", TICKET.c.closed_at <= cut_off,
                                            TICKET.c.id > after,
-                                           or_(_has_workflow(), _has_done_tasks(), _has_delivered_html()))
+                                           or_(_has_workflow(), _has_done_tasks(), _has_delivered_copy()))
                  .order_by(TICKET.c.id).limit(batch))
         return list(connection.execute(query).scalars())
 
@@ -103,9 +110,9 @@ class ArchiveService:
             TICKET.c.id.in_(ids), _has_workflow())).scalar() or 0
         tasks = connection.execute(select(func.count()).select_from(TASK).where(
             TASK.c.ticket_id.in_(ids), TASK.c.state.in_(DONE_TASKS))).scalar() or 0
-        html = connection.execute(select(func.count()).select_from(OUTBOX).where(
-            OUTBOX.c.ticket_id.in_(ids), OUTBOX.c.state == "delivered", OUTBOX.c.html.is_not(None))).scalar() or 0
-        return ArchiveReport(datetime.min, True, len(ids), workflows, tasks, html)
+        copies = connection.execute(select(func.count()).select_from(OUTBOX).where(
+            OUTBOX.c.ticket_id.in_(ids), _delivered_copy())).scalar() or 0
+        return ArchiveReport(datetime.min, True, len(ids), workflows, tasks, copies)
 
     @staticmethod
     def _drop(connection: Connection, ids: list[int]) -> ArchiveReport:
@@ -114,7 +121,6 @@ class ArchiveService:
             and_(TICKET.c.id.in_(ids), TICKET.c.status == "closed", _has_workflow())).values(workflow="")).rowcount
         tasks = connection.execute(delete(TASK).where(
             TASK.c.ticket_id.in_(ids), TASK.c.state.in_(DONE_TASKS))).rowcount
-        html = connection.execute(update(OUTBOX).where(
-            OUTBOX.c.ticket_id.in_(ids), OUTBOX.c.state == "delivered", OUTBOX.c.html.is_not(None)
-        ).values(html=None)).rowcount
-        return ArchiveReport(datetime.min, False, len(ids), workflows, tasks, html)
+        copies = connection.execute(update(OUTBOX).where(
+            OUTBOX.c.ticket_id.in_(ids), _delivered_copy()).values(html=None, body="")).rowcount
+        return ArchiveReport(datetime.min, False, len(ids), workflows, tasks, copies)

@@ -14,15 +14,15 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, exists, select, tuple_
+from sqlalchemy import Select, and_, select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from engine.access import Actor
 from engine.audit.integrity import AnchorMark, ChainCheck, Finding, Lookup, anchor_hash, entries_digest
 from engine.audit.replay import Divergence, ReadyTask, RecordedEvent, Replayer, ReplayStep, recorded_events
 from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from engine.store.history import GENESIS
+from engine.store.history import GENESIS, LINK_CHARS, link
 from engine.store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, HistoryEvent, Ticket
 from engine.store.uow import UnitOfWork
 
@@ -319,7 +319,13 @@ class AuditService:
         key: tuple[datetime, int, int] | None = None
         order = (HistoryEvent.at, HistoryEvent.ticket_id, HistoryEvent.seq)
         while True:
-            query = (select(Ticket.number, *_EVENT_COLUMNS).join(Ticket, Ticket.id == HistoryEvent.ticket_id)
+            # Events store only the start of their predecessor's hash; the export gives the whole hash, so that
+            # the documented formula checks each line against the line before it.
+            before = aliased(HistoryEvent)
+            query = (select(Ticket.number, *_EVENT_COLUMNS, before.hash.label("predecessor"))
+                     .join(Ticket, Ticket.id == HistoryEvent.ticket_id)
+                     .outerjoin(before, and_(before.ticket_id == HistoryEvent.ticket_id,
+                                             before.seq == HistoryEvent.seq - 1))
                      .where(HistoryEvent.at >= start, HistoryEvent.at < end))
             if key is not None:
                 query = query.where(tuple_(*order) > tuple_(*key))
@@ -409,16 +415,18 @@ def _marks(session: Session, low: int, high: int) -> dict[int, list[AnchorMark]]
 
 
 def _lookup(session: Session, ticket_id: int) -> Lookup:
-    def successor(prev_hash: str, other_than: int) -> int | None:
+    def successor(predecessor: str, other_than: int) -> int | None:
         return session.scalar(select(HistoryEvent.seq).where(
-            HistoryEvent.ticket_id == ticket_id, HistoryEvent.prev_hash == prev_hash,
+            HistoryEvent.ticket_id == ticket_id, HistoryEvent.prev_hash.in_((predecessor, link(predecessor))),
             HistoryEvent.seq != other_than).order_by(HistoryEvent.seq).limit(1))
 
-    def has_hash(value: str) -> bool:
-        return bool(session.scalar(select(exists().where(HistoryEvent.ticket_id == ticket_id,
-                                                         HistoryEvent.hash == value))))
+    def full_hash(stored_link: str) -> str | None:
+        if len(stored_link) < LINK_CHARS:
+            return None
+        return session.scalar(select(HistoryEvent.hash).where(
+            HistoryEvent.ticket_id == ticket_id, HistoryEvent.hash.startswith(stored_link, autoescape=True)).limit(1))
 
-    return Lookup(successor, has_hash)
+    return Lookup(successor, full_hash)
 
 
 def _report(number: str, head_seq: int, marks: list[AnchorMark], check: ChainCheck, finding: Finding | None,
@@ -454,7 +462,14 @@ def _check_anchors(session: Session, entries_of: set[int] | None) -> tuple[int, 
 def _exported(row: Any) -> dict[str, Any]:
     return {"ticket": row.number, "seq": row.seq, "at": row.at.isoformat(), "actor": row.actor, "kind": row.kind,
             "element_id": row.element_id, "element_name": row.element_name, "lane": row.lane,
-            "task_id": row.task_id, "data": row.data, "prev_hash": row.prev_hash, "hash": row.hash}
+            "task_id": row.task_id, "data": row.data, "prev_hash": _predecessor(row), "hash": row.hash}
+
+
+def _predecessor(row: Any) -> str:
+    """The whole hash an exported event's own hash covers: the event before it, or the genesis for the first."""
+    if len(row.prev_hash) == len(GENESIS):  # recorded before links were shortened: the whole hash is stored
+        return str(row.prev_hash)
+    return str(row.predecessor) if row.predecessor is not None else GENESIS
 
 
 def _jsonl_line(record: dict[str, Any]) -> str:

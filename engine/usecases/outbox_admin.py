@@ -2,7 +2,7 @@
 and a retry, recorded in the ticket's history under the admin's name."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, select
 
 from engine.access import Actor
 from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from engine.store.conversation import ConversationStore
 from engine.store.history import Journal
 from engine.store.models import OutboxMessage, Ticket
 from engine.store.outbox import OutboxStore
@@ -81,10 +82,14 @@ class OutboxAdmin:
         _admin_only(actor)
         query = select(*_COLUMNS).select_from(OUTBOX.outerjoin(TICKETS, TICKETS.c.id == OUTBOX.c.ticket_id))
         with self.runtime.uow(read_only=True) as uow:
-            row = uow.session.execute(query.where(OUTBOX.c.id == message)).first()
-        if row is None:
-            raise NotFound(f"message {message} does not exist")
-        return _view(row)
+            row = uow.session.execute(query.where(OUTBOX.c.id == message).add_columns(OUTBOX.c.ticket_id)).first()
+            if row is None:
+                raise NotFound(f"message {message} does not exist")
+            view = _view(row)
+            if view.text == "" and row.ticket_id is not None:  # archived: the history keeps the words
+                recorded = ConversationStore(uow.connection).recorded_words(row.ticket_id).get(message, "")
+                view = replace(view, text=recorded)
+        return view
 
     def retry(self, actor: Actor, message: int) -> MessageView:
         """Make a held, dead or waiting message due now, with a fresh retry schedule; recorded in its ticket's
@@ -138,7 +143,7 @@ def requeue(connection: Connection, row: int, actor: Actor, now: datetime, namin
 
 
 def _view(row: Any) -> MessageView:
-    return MessageView(*row)
+    return MessageView(*row[:len(_COLUMNS)])
 
 
 def _admin_only(actor: Actor) -> None:

@@ -6,7 +6,7 @@ import pytest
 from engine.access import Actor
 from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.runtime import Runtime
-from engine.store.history import event_hash
+from engine.store.history import LINK_CHARS, event_hash
 from engine.store.models import HistoryEvent
 from engine.usecases.audit import AuditService
 from tests.conftest import CUSTOMER, L1, RESOLVED, complete_current, intake
@@ -62,6 +62,22 @@ def test_editing_an_event_and_recomputing_its_own_hash_still_names_it(
     edited = next(e for e in history_rows(runtime, closed) if e.seq == 6)
     tamper(runtime, "UPDATE history_event SET hash = :h WHERE ticket_id = :t AND seq = 6", h=event_hash(edited), t=tid)
     assert finding(audit, closed) == (6, "altered")
+
+
+def test_editing_an_event_and_recomputing_its_hash_over_the_whole_predecessor_names_it(
+        runtime: Runtime, audit: AuditService, closed: str) -> None:
+    # Events store only the start of their predecessor's hash, but their own hash covers all of it: a forger who
+    # recomputes event 6 correctly still breaks event 7, and the short link names event 6 as the one changed.
+    tid = ticket_id(runtime, closed)
+    events = history_rows(runtime, closed)
+    assert len(events[5].prev_hash) == LINK_CHARS
+    tamper(runtime, "UPDATE history_event SET actor = 'mallory' WHERE ticket_id = :t AND seq = 6", t=tid)
+    edited = next(e for e in history_rows(runtime, closed) if e.seq == 6)
+    tamper(runtime, "UPDATE history_event SET hash = :h WHERE ticket_id = :t AND seq = 6",
+           h=event_hash(edited, events[4].hash), t=tid)
+    report = audit.verify_ticket(closed)
+    assert report.finding is not None and (report.finding.seq, report.finding.problem) == (6, "altered")
+    assert "recomputed" in report.finding.detail
 
 
 def test_deleting_the_last_event_is_named(runtime: Runtime, audit: AuditService, closed: str) -> None:

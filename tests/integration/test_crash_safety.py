@@ -127,7 +127,8 @@ def fleet(postgres_url: str, smtp: SmtpSink, tmp_path: Path) -> Iterator[Fleet]:
     env = {**os.environ, "TICKETFLOW_DATABASE_URL": postgres_url, "TICKETFLOW_SECRET_KEY": "crash-test",
            "TICKETFLOW_VAR": str(tmp_path), "PYTHONPATH": str(REPO), "TICKETFLOW_LOG_FORMAT": "text",
            "TICKETFLOW_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}", "TICKETFLOW_SMTP_TIMEOUT": "5",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+           "TICKETFLOW_RATE_LIMIT": "off"}  # on by default; the clients share agents' tokens at full speed
     with (tmp_path / "processes.log").open("ab") as log:
         fleet = Fleet(env, free_port(), tmp_path, log)
         try:

@@ -1,6 +1,7 @@
 """Business time: weekends, public holidays (holidays package and iCalendar), DST changes, zones, and 24x7."""
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -140,3 +141,29 @@ def test_a_duration_that_is_not_iso_8601_days_hours_minutes_is_refused(text: str
 def test_naive_instants_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         BusinessCalendar("UTC", OFFICE).add(datetime(2026, 3, 2, 9, 0), "PT1H")  # noqa: DTZ001
+
+
+def walked(calendar: BusinessCalendar, start: datetime, end: datetime) -> timedelta:
+    """Business time between two instants the plain way: every day's open intervals, one day after another."""
+    total, day = timedelta(), start.astimezone(calendar.zone).date()
+    while day <= end.astimezone(calendar.zone).date():
+        for opens, closes in calendar._open_intervals(day):
+            total += max(min(closes, end) - max(opens, start), timedelta())
+        day += timedelta(days=1)
+    return total
+
+
+def test_long_spans_from_the_running_totals_agree_with_walking_every_day() -> None:
+    # A clock paused for months (a silent customer) takes its whole days from running totals; they must agree
+    # with the plain walk, over DST changes, holidays and spans that start before the totals began.
+    rng = random.Random(7)
+    lunch = parse_week({day: ["08:30-12:00", "13:00-18:15"] for day in WEEKDAYS[:6]})
+    for calendar in (BusinessCalendar("Europe/Berlin", OFFICE, closed_days("DE", "BY", CLOSURES)),
+                     BusinessCalendar("America/New_York", lunch, closed_days("US", None, None))):
+        base = datetime(2026, 1, 1, tzinfo=UTC)
+        for _ in range(60):
+            start = base + timedelta(minutes=rng.randrange(0, 3 * 365 * 1440))
+            end = start + timedelta(minutes=rng.randrange(0, 700 * 1440))
+            assert calendar.elapsed(start, end) == walked(calendar, start, end)
+            assert calendar.elapsed(calendar.add_seconds(start, 0), calendar.add_seconds(start, 3600 * 700)) \
+                == timedelta(hours=700)
