@@ -14,6 +14,14 @@ What it prints:
    do: the agent reads the ticket, lists its lane's tasks, reads the task, claims it and completes it; the
    customer answers on the ticket. Three tickets in four are solved by L1, one goes to L2. The scaling ratio is
    2 web workers over 1 (target on PostgreSQL: at least 1.6x).
+   Under each setup, where the cores went over the measured window (bench/load_cpu.py, Linux only): how many
+   cores web, ticketflow worker, PostgreSQL, the clients and everything else kept busy on average, and idle; then
+   the CPU one lifecycle cost, in milliseconds of one core, per role. The clients run on the same machine, so
+   they take cores the server could use.
+   After the scaling line, the ceiling the machine allows (inferred from measured figures): its cores over the CPU
+   one lifecycle cost with 1 web worker on PostgreSQL, every process together; how close 1 web worker already is
+   to it, hence the most 2 can give; and the same without the clients' share, as if the load came from another
+   machine.
 2. On PostgreSQL with 2 web workers: the peak from (1), then ``PACED_CLIENTS`` processes together starting
    lifecycles at 80% of it, each on its own schedule (one still busy starts its next late; there are twice as many
    as in (1), so they are mostly idle and the pace holds), with p50/p95/p99 per request kind. Target: p99 of task
@@ -48,6 +56,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from bench.api import DEMO_KB, free_port, wait_healthy  # noqa: E402
 from bench.engine import REPO_ROOT, header  # noqa: E402
 from bench.load_clients import Tokens, agent_process, garbage_process  # noqa: E402
+from bench.load_cpu import CpuMeter, CpuUse, ceiling_lines, cpu_lines  # noqa: E402
 from bench.scratch import migrated_runtime, scratch_postgres  # noqa: E402
 
 SCALING_TARGET = 1.6
@@ -83,6 +92,7 @@ class Outcome:
     statuses: Counter[int] = field(default_factory=Counter)
     garbage: Counter[int] = field(default_factory=Counter)
     garbage_seconds: float = 0.0
+    cpu: CpuUse | None = None  # where the cores went over the measured window
 
     def add(self, part: dict[str, Any]) -> None:
         self.lifecycles += part["lifecycles"]
@@ -98,9 +108,11 @@ class Outcome:
         return sum(len(v) for v in self.samples.values())
 
 
-def drive(port: int, people: list[Tokens], plan: Plan, pace: float | None = None,
+def drive(server: Server, people: list[Tokens], plan: Plan, pace: float | None = None,
           garbage_token: str | None = None) -> Outcome:
-    """Run the client processes against the server on ``port`` and add up what they report."""
+    """Run the client processes against ``server`` and add up what they report, with the CPU each role used over
+    the measured window (after warm-up, until the end)."""
+    port = server.port
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     began = time.monotonic()
@@ -111,9 +123,13 @@ def drive(port: int, people: list[Tokens], plan: Plan, pace: float | None = None
         processes.append(context.Process(target=garbage_process, args=(port, garbage_token, end, results)))
     for process in processes:
         process.start()
+    meter = CpuMeter({"web": [server.web], "worker": server.workers,
+                      "clients": [p.pid for p in processes if p.pid is not None]})
+    meter.watch(began + plan.warm_up, end)
     outcome = Outcome(plan.measure)
     for _ in processes:
         outcome.add(results.get(timeout=plan.measure + plan.warm_up + 120))
+    outcome.cpu = meter.result()
     for process in processes:
         process.join(timeout=30)
     return outcome
@@ -142,10 +158,19 @@ def prepare(url: str, clients: int = CLIENTS) -> tuple[list[Tokens], str]:
         runtime.close()
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running server: where the clients reach it, and its processes for the CPU meter."""
+
+    port: int
+    web: int  # the gunicorn master: the web workers are its children
+    workers: tuple[int, ...]  # the ticketflow worker processes
+
+
 @contextmanager
-def serving(folder: Path, url: str, web: int, workers: int, limited: bool = False) -> Iterator[int]:
+def serving(folder: Path, url: str, web: int, workers: int, limited: bool = False) -> Iterator[Server]:
     """gunicorn with ``web`` workers and ``workers`` ticketflow workers on ``url`` (``limited``: with rate limits);
-    yields the port, always stops them."""
+    yields where they are, always stops them."""
     port = free_port()
     env = {**os.environ, "TICKETFLOW_DATABASE_URL": url, "TICKETFLOW_SECRET_KEY": "bench-load",
            "TICKETFLOW_VAR": str(folder), "TICKETFLOW_LOG_FORMAT": "text",
@@ -163,7 +188,7 @@ def serving(folder: Path, url: str, web: int, workers: int, limited: bool = Fals
                      for c in commands]
         try:
             wait_healthy(processes[0], port, log)
-            yield port
+            yield Server(port, processes[0].pid, tuple(p.pid for p in processes[1:]))
         finally:
             for process in processes:
                 process.terminate()
@@ -240,9 +265,9 @@ def closed_loops(folder: Path, plan: Plan) -> dict[tuple[str, int, int], Outcome
             if url is None:
                 continue
             people, _ = prepare(url)
-            with serving(folder, url, web, workers) as port:
-                outcomes[setup] = drive(port, people, plan)
-        say(closed_loop_line(setup, outcomes[setup]))
+            with serving(folder, url, web, workers) as server:
+                outcomes[setup] = drive(server, people, plan)
+        say(closed_loop_line(setup, outcomes[setup]), *cpu_lines(outcomes[setup].cpu, outcomes[setup].lifecycles))
     for kind in ("PostgreSQL", "SQLite"):
         one, two = outcomes.get((kind, 1, 1)), outcomes.get((kind, 2, 1))
         if one and two and one.lifecycles:
@@ -250,6 +275,8 @@ def closed_loops(folder: Path, plan: Plan) -> dict[tuple[str, int, int], Outcome
             target = f"(target >= {SCALING_TARGET}x: {'OK' if ratio >= SCALING_TARGET else 'MISSED'})" \
                 if kind == "PostgreSQL" else "(information: one writer at a time)"
             say(f"  scaling, {kind}, 2 web workers over 1: {ratio:.2f}x {target}")
+            if kind == "PostgreSQL":  # the target's setup: what the machine allows it
+                say(*ceiling_lines(one.cpu, one.lifecycles, one.lifecycles / one.seconds))
     return outcomes
 
 
@@ -263,8 +290,8 @@ def paced(folder: Path, plan: Plan, peak: float) -> None:
             if url is None:
                 return
             people, bad = prepare(url, PACED_CLIENTS)
-            with serving(folder, url, 2, 1, limited=True) as port:
-                outcome = drive(port, people, plan, PACED_CLIENTS / rate, bad if garbage else None)
+            with serving(folder, url, 2, 1, limited=True) as server:
+                outcome = drive(server, people, plan, PACED_CLIENTS / rate, bad if garbage else None)
         say(*paced_summary(label, outcome))
 
 

@@ -270,6 +270,11 @@ def agent_process(port: int, tokens: Tokens, name: str, began: float, warm_up: f
         except Exception as exc:  # noqa: BLE001 - a benchmark reports every failure as an error
             errors.append(repr(exc)[:300])
             continue
+        finally:
+            # Each lifecycle is new visits on a new connection. A few clients on one keep-alive connection each would
+            # stay with whichever web worker accepted it (the kernel spreads connections, not requests): with 4 of
+            # them, a second worker was left idle and measured no scaling at all.
+            client.close()
         if time.monotonic() < counted:  # warming up: nothing counts yet
             client.samples.clear()
             client.statuses.clear()

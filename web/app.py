@@ -102,12 +102,14 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
     from web.api.conversation import conversation_api
     from web.api.definitions import definitions_api
     from web.api.knowledge import kb_api
+    from web.api.me import me_api
     from web.api.meta import meta
     from web.api.outbox import outbox_api
     from web.api.reports import reports_api
     from web.api.subscriptions import subscriptions_api
     from web.api.units import units_api
     from web.api.v1 import api
+    from web.api.views import views_api
     from web.api.webhooks import channels_api, webhooks
     from web.pages import (  # noqa: F401 - add their routes to the pages blueprint
         admin,
@@ -121,6 +123,7 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
         knowledge,  # noqa: F401 - adds the knowledge-base pages to the pages blueprint
         modeler,  # noqa: F401 - adds the process owners' modeler to the pages blueprint
         outbox,
+        personal,
         process,
         reports,
         subscriptions,
@@ -141,6 +144,8 @@ def create_app(runtime: Runtime, settings: WebSettings | None = None,
     app.register_blueprint(webhooks)
     app.register_blueprint(subscriptions_api)
     app.register_blueprint(units_api)
+    app.register_blueprint(me_api)
+    app.register_blueprint(views_api)
 
     @app.after_request
     def _hardening(response: Response) -> Response:

@@ -319,14 +319,7 @@ class AuditService:
         key: tuple[datetime, int, int] | None = None
         order = (HistoryEvent.at, HistoryEvent.ticket_id, HistoryEvent.seq)
         while True:
-            # Events store only the start of their predecessor's hash; the export gives the whole hash, so that
-            # the documented formula checks each line against the line before it.
-            before = aliased(HistoryEvent)
-            query = (select(Ticket.number, *_EVENT_COLUMNS, before.hash.label("predecessor"))
-                     .join(Ticket, Ticket.id == HistoryEvent.ticket_id)
-                     .outerjoin(before, and_(before.ticket_id == HistoryEvent.ticket_id,
-                                             before.seq == HistoryEvent.seq - 1))
-                     .where(HistoryEvent.at >= start, HistoryEvent.at < end))
+            query = _EXPORTED.where(HistoryEvent.at >= start, HistoryEvent.at < end)
             if key is not None:
                 query = query.where(tuple_(*order) > tuple_(*key))
             with self.runtime.uow() as uow:
@@ -457,6 +450,16 @@ def _check_anchors(session: Session, entries_of: set[int] | None) -> tuple[int, 
                                f"{found} found)")
         prev = anchor.hash
     return count, None
+
+
+# Events store only the start of their predecessor's hash; the export gives the whole hash, so that the documented
+# formula checks each line against the line before it. Built once: a new alias per batch would be a new statement
+# for SQLAlchemy's compiled cache each time.
+_BEFORE = aliased(HistoryEvent)
+_EXPORTED = (select(Ticket.number, *_EVENT_COLUMNS, _BEFORE.hash.label("predecessor"))
+             .join(Ticket, Ticket.id == HistoryEvent.ticket_id)
+             .outerjoin(_BEFORE, and_(_BEFORE.ticket_id == HistoryEvent.ticket_id,
+                                      _BEFORE.seq == HistoryEvent.seq - 1)))
 
 
 def _exported(row: Any) -> dict[str, Any]:

@@ -248,8 +248,9 @@ class TicketLists:
         return {lane: [user.name for user in users if user.role == role] for lane, role in roles.items()}
 
     # -- saved views ----------------------------------------------------------------------------------
-    def save_view(self, actor: Actor, name: str, params: Mapping[str, str | None]) -> int:
-        """Keep ``params`` (the list's filters and sort) under ``name`` for ``actor``; the same name replaces it."""
+    def save_view(self, actor: Actor, name: str, params: Mapping[str, str | None], replace: bool = True) -> int:
+        """Keep ``params`` (the list's filters and sort) under ``name`` for ``actor``; the same name replaces it,
+        or with ``replace`` False is refused (the API creates, the page's form saves over)."""
         kept = {k: v for k in VIEW_KEYS if (v := params.get(k))}
         query_of(ListRequest(kept), actor)  # refuse what the list would refuse
         _sort_of(ListRequest(kept))
@@ -259,6 +260,9 @@ class TicketLists:
                                [FieldError("/name", f"name it in 1 to {VIEW_NAME} characters")])
         with self.runtime.uow() as uow:
             mine = SAVED_VIEW.c.owner == actor.name
+            if not replace and uow.connection.execute(select(SAVED_VIEW.c.id).where(
+                    mine, SAVED_VIEW.c.name == name)).first() is not None:
+                raise Conflict(f"you have a view named '{name}' already: pick another name or delete that one")
             uow.connection.execute(delete(SAVED_VIEW).where(mine, SAVED_VIEW.c.name == name))
             kept_views = uow.connection.execute(select(func.count()).select_from(SAVED_VIEW).where(mine)).scalar()
             if (kept_views or 0) >= MAX_VIEWS:
@@ -282,10 +286,31 @@ class TicketLists:
                 counted.append(ViewCount(row.id, row.name, dict(row.query), count, count >= COUNT_CAP))
         return counted
 
+    def view_named(self, actor: Actor, name: str) -> ViewCount:
+        """``actor``'s view called ``name`` with its count now; NotFound for anyone else's."""
+        if limits.unstorable(name) or len(name) > VIEW_NAME:
+            raise NotFound("you have no such saved view")  # never sent to the database (PostgreSQL refuses NUL)
+        with self.runtime.uow(read_only=True) as uow:
+            row = uow.connection.execute(select(SAVED_VIEW).where(
+                SAVED_VIEW.c.owner == actor.name, SAVED_VIEW.c.name == name)).first()
+            if row is None:
+                raise NotFound("you have no such saved view")
+            count = count_tickets(uow.connection, query_of(ListRequest(row.query), actor), COUNT_CAP)
+        return ViewCount(row.id, row.name, dict(row.query), count, count >= COUNT_CAP)
+
+    def delete_view_named(self, actor: Actor, name: str) -> None:
+        """Delete ``actor``'s view called ``name`` (the API names views; the page's buttons carry ids)."""
+        if limits.unstorable(name) or len(name) > VIEW_NAME:
+            raise NotFound("you have no such saved view")
+        self._delete_view(actor, SAVED_VIEW.c.name == name)
+
     def delete_view(self, actor: Actor, view_id: int) -> None:
+        self._delete_view(actor, SAVED_VIEW.c.id == view_id)
+
+    def _delete_view(self, actor: Actor, which: Any) -> None:
+        """Delete the one of ``actor``'s views that ``which`` picks; NotFound when none (anyone else's included)."""
         with self.runtime.uow() as uow:
-            done = uow.connection.execute(delete(SAVED_VIEW).where(
-                SAVED_VIEW.c.id == view_id, SAVED_VIEW.c.owner == actor.name)).rowcount
+            done = uow.connection.execute(delete(SAVED_VIEW).where(which, SAVED_VIEW.c.owner == actor.name)).rowcount
             if not done:
                 raise NotFound("you have no such saved view")
             uow.commit()

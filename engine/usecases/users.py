@@ -10,7 +10,8 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import available_timezones
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +49,18 @@ class UserView:
     @classmethod
     def of(cls, user: User) -> UserView:
         return cls(user.name, user.role, user.email, user.unit_code)
+
+
+@dataclass(frozen=True)
+class ZoneSetting:
+    """Which zone a person reads times in: their own choice, if any, else the fallback (their unit's, else UTC)."""
+
+    own: str | None
+    fallback: str
+
+    @property
+    def effective(self) -> str:
+        return self.own or self.fallback
 
 
 class Directory:
@@ -134,10 +147,14 @@ class Directory:
 
     def time_zone_of(self, name: str) -> str:
         """The zone ``name`` reads times in: their own, else their unit's, else UTC (IANA names)."""
+        return self.zone_setting(name).effective
+
+    def zone_setting(self, name: str) -> ZoneSetting:
+        """``name``'s own zone and the one used without it (their unit's, else UTC); an unknown user reads UTC."""
         with UnitOfWork(self.sessions, read_only=True) as uow:
             row = uow.session.execute(select(User.time_zone, Unit.time_zone).outerjoin(
                 Unit, Unit.code == User.unit_code).where(User.name == name)).first()
-        return (row[0] or row[1] or "UTC") if row is not None else "UTC"
+        return ZoneSetting(row[0], row[1] or "UTC") if row is not None else ZoneSetting(None, "UTC")
 
     def set_time_zone(self, name: str, zone: str | None) -> None:
         """Set (or with None, clear) the user's own time zone; an unknown IANA name is refused."""
@@ -151,9 +168,19 @@ class Directory:
             uow.commit()
 
 
+@cache
+def time_zone_names() -> tuple[str, ...]:
+    """Every IANA zone name this installation knows, sorted: the choices a person has (read once per process).
+    Not "localtime": the system's zone files may add it, and it names whatever zone the server happens to be in."""
+    return tuple(sorted(available_timezones() - {"localtime"}))
+
+
 def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return len(name) <= 64
+    # Membership rather than opening ZoneInfo(name), which raises OSError on a directory ("Europe") or an
+    # overlong name instead of saying no, and so accepts exactly what the settings page offers.
+    return name in _zone_set()
+
+
+@cache
+def _zone_set() -> frozenset[str]:
+    return frozenset(time_zone_names())

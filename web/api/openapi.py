@@ -153,7 +153,8 @@ def _schemas() -> dict[str, Any]:
             "KbMatch": match, "Definition": definition, "Problem": problem,
             "OutboxMessage": _outbox_message_schema(),
             "User": _obj({"name": {"type": "string"}, "role": {"type": "string", "enum": list(ROLES)},
-                          "email": NULLABLE_STRING, "unit": NULLABLE_STRING})}
+                          "email": NULLABLE_STRING, "unit": NULLABLE_STRING, "time_zone": NULLABLE_STRING,
+                          "effective_time_zone": {"type": "string"}})}
 
 
 def _page_of(item: str) -> dict[str, Any]:
@@ -298,12 +299,58 @@ def _paths() -> dict[str, Any]:
         **_conversation_paths(),
         "/api/v1/me": {"get": {"summary": "Who the token belongs to", "operationId": "me",
                                "responses": _responses(200, _ref("User"))}},
+        **_personal_paths(),
+        **_view_paths(ticket_filters),
         "/healthz": {"get": {"summary": "Database reachable", "operationId": "healthz", "security": [],
                              "responses": {"200": {"description": "Healthy", "content": {"application/json": {
                                  "schema": _obj({"status": {"type": "string"}, "database": {"type": "string"}})}}},
                                  "503": {"description": "Unhealthy", "content": {
                                      "application/problem+json": {"schema": _ref("Problem")}}}}}},
         **_service_paths(),
+    }
+
+
+def _personal_paths() -> dict[str, Any]:
+    """The caller's own time zone (web/api/me.py), any role."""
+    name = {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$",
+            "description": "an IANA time zone name, e.g. Europe/Lisbon"}
+    setting = _obj({"time_zone": {**name, "type": ["string", "null"],
+                                  "description": "the caller's own choice; null: the default_time_zone"},
+                    "effective_time_zone": {**name, "description": "the zone the caller's times are shown in"},
+                    "default_time_zone": {**name, "description": "the caller's unit's zone, else UTC"}})
+    return {"/api/v1/me/time-zone": {
+        "get": {"summary": "The zone the caller's times are shown in, and why", "operationId": "my_time_zone",
+                "responses": _responses(200, setting)},
+        "put": {"summary": "Choose the zone the caller's times are shown in; null: the unit's zone (else UTC)",
+                "operationId": "set_my_time_zone",
+                "requestBody": _json_body(_obj({"time_zone": {**name, "type": ["string", "null"]}})),
+                "responses": _responses(200, setting, 413, 415, 422)}}}
+
+
+def _view_paths(ticket_filters: list[dict[str, Any]]) -> dict[str, Any]:
+    """Saved views (web/api/views.py): the support team's named ticket-list queries, per person."""
+    filters = {p["name"]: p["schema"] for p in ticket_filters if p["name"] != "cursor"}
+    query = {**_obj(filters, []), "description": "the filters and sort GET /api/v1/tickets takes"}
+    view = _obj({"name": {"type": "string"}, "query": query, "count": {"type": "integer", "minimum": 0},
+                 "count_capped": {"type": "boolean", "description": "the view finds 10,000 tickets or more"},
+                 "tickets": {"type": "string", "description": "the ticket list the view stands for"},
+                 "href": {"type": "string"}})
+    name = {"name": "name", "in": "path", "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 100}}
+    return {
+        "/api/v1/views": {
+            "get": {"summary": "The caller's saved views, each with how many tickets it finds now (agents)",
+                    "operationId": "list_views",
+                    "responses": _responses(200, _obj({"items": {"type": "array", "items": view}}), 403)},
+            "post": {"summary": "Save a view: a name and the ticket list's filters (agents); a name in use: 409",
+                     "operationId": "create_view",
+                     "requestBody": _json_body(_obj({"name": {"type": "string", "minLength": 1, "maxLength": 100},
+                                                     "query": query}, ["name"])),
+                     "responses": _responses(201, view, 403, 409, 413, 415, 422,
+                                             headers={"Location": {"schema": {"type": "string"}}})}},
+        "/api/v1/views/{name}": {"delete": {
+            "summary": "Delete one of the caller's saved views (agents)", "operationId": "delete_view",
+            "parameters": [name], "responses": {**_responses(204, None, 403, 404), "204": {"description": "Deleted"}}}},
     }
 
 

@@ -14,7 +14,7 @@ from engine.usecases.tasks import Assignment
 from engine.usecases.ticket_list import ListRequest, TicketLists
 from engine.usecases.tickets import AGENT_CHANNEL_RULE, AGENT_CHANNELS, TicketIntake
 from web.api.serialize import event_json, task_detail_json, task_json, ticket_json, when
-from web.auth import authenticate_api, current_actor, current_user, record_auditor_read, roles
+from web.auth import authenticate_api, current_actor, current_user, directory, record_auditor_read, roles
 from web.problems import ApiError
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -281,4 +281,6 @@ def complete_task(task_id: str) -> Response:
 @api.get("/me")
 def me() -> Response:
     user = current_user()
-    return jsonify({"name": user.name, "role": user.role, "email": user.email, "unit": user.unit})
+    zone = directory().zone_setting(user.name)
+    return jsonify({"name": user.name, "role": user.role, "email": user.email, "unit": user.unit,
+                    "time_zone": zone.own, "effective_time_zone": zone.effective})
