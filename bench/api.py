@@ -74,6 +74,7 @@ from bench.engine import (  # noqa: E402
     RawDriver,
     Step,
     Workload,
+    add_known_solution,
     ensure_repo_importable,
     header,
     measure_interleaved,
@@ -261,6 +262,7 @@ def prepare_database(url: str) -> tuple[Any, dict[str, str]]:
     runtime = migrated_runtime(url)
     deploy_file(runtime)
     import_kb_file(runtime, DEMO_KB)
+    add_known_solution(runtime)
     directory = Directory(runtime.sessions, runtime.clock)
     email = INTAKE["contact"]["email"]
     tokens = {key: directory.add_user(name, role, email if role == "customer" else None)[1]

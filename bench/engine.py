@@ -98,7 +98,15 @@ INTAKE: dict[str, Any] = {
     "contact": {"email": "alice@example.com"},
 }
 CLASSIFY = {"type": "incident", "impact": "medium", "urgency": "high"}
-ASSESS_RESOLVE = {"resolve_at_first_level": True, "kb_article": "vpn-keepalive",
+# The article L1 resolves with on the L1-direct path: a known solution, as the path's name says. Without it in the
+# knowledge base every L1-direct closure drafted the same article again, and each search ranked the pile of drafts.
+KEEPALIVE_ARTICLE = {
+    "slug": "vpn-keepalive", "title": "VPN drops every few minutes: gateway idle timeout", "state": "published",
+    "problem": "The VPN client disconnects every few minutes while the session is idle.",
+    "cause": "The gateway's idle timeout is shorter than the client's keepalive interval.",
+    "resolution": "Raise the gateway idle timeout above the keepalive interval, then reconnect the client.",
+    "tags": "vpn disconnect keepalive gateway timeout"}
+ASSESS_RESOLVE = {"resolve_at_first_level": True, "kb_article": KEEPALIVE_ARTICLE["slug"],
                   "assessment": "The keepalive article describes exactly this symptom."}
 ASSESS_ESCALATE = {"resolve_at_first_level": False,
                    "assessment": "No article matches; looks like a gateway defect."}
@@ -114,6 +122,7 @@ SOLUTION = {"actions_taken": "Applied the gateway timeout change and watched a s
             "observed_outcome": "The session stayed up for the whole hour.",
             "customer_message": "We changed a server setting that cut your VPN connection.",
             "customer_steps": ["Reconnect the VPN client"]}
+KNOWN_SOLUTION = {**SOLUTION, "kb_article_used": KEEPALIVE_ARTICLE["slug"]}  # L1-direct: counted as a reuse
 RESOLVED = {"validation_outcome": "resolved"}
 PERSISTS = {"validation_outcome": "persists", "customer_comment": "Still failing."}
 
@@ -129,7 +138,7 @@ class Step:
 
 L1_DIRECT = (
     Step("classify_ticket", CLASSIFY, "l1"), Step("assess_first_level", ASSESS_RESOLVE, "l1"),
-    Step("apply_solution", SOLUTION, "l1"), Step("test_and_confirm", RESOLVED, "customer"),
+    Step("apply_solution", KNOWN_SOLUTION, "l1"), Step("test_and_confirm", RESOLVED, "customer"),
 )
 TO_PERSISTS_LOOP = (
     Step("classify_ticket", CLASSIFY, "l1"), Step("assess_first_level", ASSESS_ESCALATE, "l1"),
@@ -140,6 +149,13 @@ PERSISTS_LOOP = (
     Step("test_and_confirm", PERSISTS, "customer"), Step("investigate_root_cause", INVESTIGATE, "l2"),
     Step("apply_definitive_fix", FIX, "l2"), Step("apply_solution", SOLUTION, "l1"),
 )
+
+
+def add_known_solution(runtime: Runtime) -> None:
+    """Publish the article the L1-direct path resolves with (``KEEPALIVE_ARTICLE``)."""
+    from engine.usecases.knowledge import create_article
+
+    create_article(runtime, KEEPALIVE_ARTICLE)
 
 
 def start_data(number: int) -> dict[str, Any]:
@@ -242,6 +258,7 @@ class EngineDriver:
         self.clock: FakeClock = FakeClock(START)
         self.runtime: Runtime = make_runtime(EngineConfig(database_url=url), self.clock)
         deploy_file(self.runtime)
+        add_known_solution(self.runtime)
         self.actors: dict[str, Actor] = {key: Actor(name, role) for key, (name, role) in ACTORS.items()}
 
     def open(self) -> TicketView:
