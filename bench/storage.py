@@ -253,17 +253,20 @@ class PathFigures:
 @contextmanager
 def previous_engine() -> Iterator[None]:
     """The engine as it stored tickets before the storage change: a closed ticket kept its finished workflow
-    state, and every digest event recorded every variable's digest."""
+    state, every digest event recorded every variable's digest, and every event stored its predecessor's whole
+    hash. (Only the request id, now written once per request, is not put back.)"""
     from engine.execution import workflow_state
     from engine.execution.steps import Execution
+    from engine.store import history
 
-    kept = Execution._stored_state, Execution._digest_changes
+    kept = Execution._stored_state, Execution._digest_changes, history.link
     Execution._stored_state = lambda self: workflow_state.dump(self.workflow)  # type: ignore[method-assign]
     Execution._digest_changes = lambda self, whole: whole  # type: ignore[method-assign, assignment, return-value]
+    history.link = lambda predecessor: predecessor
     try:
         yield
     finally:
-        Execution._stored_state, Execution._digest_changes = kept  # type: ignore[method-assign]
+        Execution._stored_state, Execution._digest_changes, history.link = kept  # type: ignore[method-assign]
 
 
 def run_path(url: str, path: str, tickets: int, previous: bool = False) -> PathFigures:

@@ -14,13 +14,14 @@ from engine.execution import workflow_state
 from engine.execution.clock import FakeClock
 from engine.execution.steps import Execution
 from engine.runtime import Runtime
+from engine.store import history
 from engine.store.models import HistoryEvent, HumanTask, OutboxMessage, Ticket
 from engine.usecases.archive import ArchiveService
 from engine.usecases.audit import AuditService
 from tests.api.conftest import make_api
 from tests.conftest import ASSESS_RESOLVE, CLASSIFY, CUSTOMER, L1, RESOLVED, SOLUTION, complete_current, intake
 from tests.e2e.conftest import Visitor
-from tests.integration.helpers import escalate_to_validation, ticket_row
+from tests.integration.helpers import escalate_to_validation, history_rows, ticket_row
 from ticketflow import cli
 from ticketflow.cli_archive import RETENTION_SETTING
 
@@ -34,11 +35,13 @@ def resolved_at_first_level(runtime: Runtime) -> str:
 
 @contextmanager
 def as_before_the_storage_change(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Tickets stepped inside keep their finished workflow state and record every digest each time, as tickets
-    stepped before this change did (their history and rows are what an upgraded database holds)."""
+    """Tickets stepped inside keep their finished workflow state, record every digest each time and store their
+    predecessors' whole hashes, as tickets stepped before these changes did (their history and rows are what an
+    upgraded database holds)."""
     with monkeypatch.context() as patched:
         patched.setattr(Execution, "_stored_state", lambda self: workflow_state.dump(self.workflow))
         patched.setattr(Execution, "_digest_changes", lambda self, whole: whole)
+        patched.setattr(history, "link", lambda predecessor: predecessor)
         yield
 
 
@@ -98,6 +101,8 @@ def test_archiving_drops_the_bulky_parts_and_keeps_history_pages_and_replay(
         assert runtime.ticket_history(number) == before[number][2]
     assert parts(runtime, open_one) == before[open_one][0]  # open: untouched
     audit = AuditService(runtime)
+    links = {n: {len(e.prev_hash) for e in history_rows(runtime, n)} for n in (old, new)}
+    assert links == {old: {64}, new: {history.LINK_CHARS}}  # both formats of the chain, side by side
     assert audit.verify_all().ok
     assert all(audit.replay(n).consistent for n in (old, new, open_one))
     assert audit.as_of(old, 5).consistent
