@@ -90,10 +90,10 @@ class WebhookTransport:
         cut = threading.Event()
         watchdog = threading.Timer(self.timeout, _cut, (raw, cut))
         watchdog.start()
+        connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        response: http.client.HTTPResponse | None = None
         try:
-            sock = self.tls.wrap_socket(raw, server_hostname=host) if https else raw
-            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
-            connection.sock = sock  # already connected to the vetted address
+            connection.sock = self.tls.wrap_socket(raw, server_hostname=host) if https else raw  # vetted address
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
             response.read(MAX_RESPONSE)  # enough for a keep-alive receiver; the rest is never read
@@ -102,6 +102,11 @@ class WebhookTransport:
             return response.status, response.getheader("retry-after")
         finally:
             watchdog.cancel()
+            # The response's reader holds the socket open past its close(); close both now, not at some later
+            # garbage collection (a TLS socket is a new object the raw one no longer owns).
+            if response is not None:
+                response.close()
+            connection.close()
             raw.close()
 
 
