@@ -210,3 +210,63 @@ def test_search_survives_a_step_and_sees_edits_only_of_text(runtime: Runtime) ->
     runtime.claim_task(task.id, L1)
     runtime.complete_task(task.id, CLASSIFY, L1)  # the step rewrites the ticket row
     assert listed(TicketLists(runtime), q="scanner") == [ticket.number]
+
+
+def every_page(lists: TicketLists, actor: Actor, limit: int, **params: str) -> list[str]:
+    """The whole list, page after page by cursor."""
+    found, cursor = [], None
+    while True:
+        page = lists.tickets(actor, ListRequest(params, limit=limit, cursor=cursor))
+        found += numbers(page.items)
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sort", ["opened", "priority"])
+def test_a_common_word_walks_the_list_and_finds_what_the_index_finds(
+        postgres_url: str, runtimes: Callable[..., Runtime], clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+        sort: str) -> None:
+    # On PostgreSQL a search expected to match many tickets walks the list's order testing each row, instead of
+    # collecting every match first. Both ways must list the same tickets, pages, counts and visibility.
+    from engine.store import ticket_search
+
+    runtime = runtimes(postgres_url, clock)
+    deploy_file(runtime)
+    conversation = ConversationUseCases.over(runtime)
+    opened = []
+    for n in range(14):
+        subject = f"Printer {n} jams" if n % 3 else f"Mailbox {n} is full"
+        who = BOB if n % 4 == 0 else CUSTOMER
+        number = runtime.open_ticket(intake(who.name, subject=subject), who).number
+        opened.append(number)
+        if n == 3:
+            conversation.post_message(number, "The printer driver is fixed.", "public", L1)
+        if n == 6:
+            conversation.post_message(number, "Printer firmware suspected.", "internal", L1)
+        clock.advance(minutes=1)
+    if sort == "priority":
+        for number in every_page(TicketLists(runtime), L1, 50)[::2]:
+            complete_classification(runtime, number)
+    lists = TicketLists(runtime)
+    by_index = {who.name: every_page(lists, who, 4, q="printer", sort=sort) for who in (L1, CUSTOMER, BOB)}
+    counted = lists.tickets(L1, ListRequest({"q": "printer"})).total
+    with runtime.uow(read_only=True) as uow:
+        assert not ticket_search.dense_search(uow.connection, "printer")  # a handful of tickets: not dense
+    monkeypatch.setattr(ticket_search, "DENSE_AT_LEAST", 0)
+    monkeypatch.setattr(ticket_search, "DENSE_SHARE", 0.0)
+    with runtime.uow(read_only=True) as uow:
+        assert ticket_search.dense_search(uow.connection, "printer")
+        assert ticket_search.count_tickets(uow.connection, ticket_search.TicketQuery(text="printer"), 3) == 3
+    walked = {who.name: every_page(lists, who, 4, q="printer", sort=sort) for who in (L1, CUSTOMER, BOB)}
+    assert walked == by_index and len(walked[L1.name]) == 11  # 9 by subject, 2 by the conversation
+    assert opened[6] in walked[L1.name] and opened[6] not in walked[CUSTOMER.name]  # found by an internal note only
+    assert opened[3] in walked[CUSTOMER.name]  # found by a public reply
+    assert lists.tickets(L1, ListRequest({"q": "printer"})).total == counted == 11
+
+
+def complete_classification(runtime: Runtime, number: str) -> None:
+    """Classify the ticket (so that it has a priority to sort by)."""
+    task = next(t for t in runtime.get_ticket(number).ready_tasks if t.element_id == "classify_ticket")
+    runtime.complete_task(task.id, CLASSIFY, L1)
