@@ -8,9 +8,10 @@ in index order: SQLite's indexes keep NULLs first and PostgreSQL's last, so neit
 Search: SQLite matches the FTS5 indexes ``ticket_fts`` and ``conversation_fts`` (porter stems: "printers" finds
 "printer"); PostgreSQL the GIN expression indexes of migration 0016 (``english`` stems, web-search syntax). The index
 finds every match before the list's order picks a page: right for a rare word, slow for a common one (a word in 8%
-of a million tickets is 80,000 matches to collect and sort for 50 rows). So on PostgreSQL a search its planner
-expects to match more than ``DENSE_SHARE`` of the tickets walks the list's order instead, testing each row, and
-stops at the page's end; and a capped count stops once the tickets' own text has matched the cap.
+of a million tickets is 80,000 matches to collect and sort for 50 rows). So a search expected to match more than
+``DENSE_SHARE`` of the tickets walks the list's order instead and stops at the page's end (PostgreSQL tests each row;
+SQLite probes the matches it collected, in the list's order rather than by sorting them); and a capped count stops
+once the tickets' own text has matched the cap.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ TASK = HumanTask.__table__
 DEFINITION = ProcessDefinition.__table__
 MAX_WORDS = 12
 OPEN = "open"  # a status filter meaning "not closed"
-DENSE_SHARE = 0.02  # PostgreSQL: a search expected to match more tickets than this share walks the list's order
+DENSE_SHARE = 0.02  # a search expected to match more tickets than this share walks the list's order
 DENSE_AT_LEAST = 2000  # ... and only when that is this many tickets at least (a small table is quick either way)
 _TICKET_TEXT = "to_tsvector('english', ticket.subject || ' ' || ticket.description)"  # migration 0016's index
 
@@ -101,8 +102,14 @@ def words(query: str) -> list[str]:
     return re.findall(r"\w+", query.lower())[:MAX_WORDS]
 
 
-def _search(dialect: str, query: str, public_only: bool) -> ColumnElement[bool]:
-    """Tickets whose subject, description or conversation has every word of ``query``."""
+def _fts_words(query: str) -> str:
+    """The FTS5 query of ``query``'s words, each quoted: no word is FTS5 syntax."""
+    return " ".join(f'"{word}"' for word in words(query))
+
+
+def _search(dialect: str, query: str, public_only: bool, walk: bool = False) -> ColumnElement[bool]:
+    """Tickets whose subject, description or conversation has every word of ``query``. SQLite with ``walk``: the
+    same matches, tested as the list's own index is walked (``id + 0`` keeps SQLite from looking each one up)."""
     public = " AND c.visibility = 'public'" if public_only else ""
     if dialect == "postgresql":
         found = text("SELECT id FROM ticket WHERE to_tsvector('english', subject || ' ' || description) "
@@ -110,11 +117,11 @@ def _search(dialect: str, query: str, public_only: bool) -> ColumnElement[bool]:
                      "conversation_entry c WHERE to_tsvector('english', c.shown) "
                      f"@@ websearch_to_tsquery('english', :search_words){public}")
         return TICKET.c.id.in_(found.bindparams(search_words=query).columns(column("id")))
-    match = " ".join(f'"{word}"' for word in words(query))  # quoted: no word is FTS5 syntax
     found = text("SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH :search_words UNION SELECT c.ticket_id "
                  "FROM conversation_fts f JOIN conversation_entry c ON c.id = f.rowid "
                  f"WHERE conversation_fts MATCH :search_words{public}")
-    return TICKET.c.id.in_(found.bindparams(search_words=match).columns(column("rowid")))
+    ticket_id = TICKET.c.id + 0 if walk else TICKET.c.id
+    return ticket_id.in_(found.bindparams(search_words=_fts_words(query)).columns(column("rowid")))
 
 
 def _walked_search(query: str, public_only: bool) -> TextClause:
@@ -125,14 +132,23 @@ def _walked_search(query: str, public_only: bool) -> TextClause:
                 f"@@ websearch_to_tsquery('english', :walked_words){public}))").bindparams(walked_words=query)
 
 
-def _ticket_text_matches(query: str) -> TextClause:
-    """PostgreSQL: the ticket's own subject and description match (its GIN index answers)."""
-    return text(f"{_TICKET_TEXT} @@ websearch_to_tsquery('english', :own_words)").bindparams(own_words=query)
+def _ticket_text_matches(dialect: str, query: str) -> ColumnElement[bool] | TextClause:
+    """The ticket's own subject and description match (PostgreSQL's GIN index or SQLite's FTS5 table answers)."""
+    if dialect == "postgresql":
+        return text(f"{_TICKET_TEXT} @@ websearch_to_tsquery('english', :own_words)").bindparams(own_words=query)
+    return TICKET.c.id.in_(text("SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH :own_words")
+                           .bindparams(own_words=_fts_words(query)).columns(column("rowid")))
 
 
 def dense_search(connection: Connection, query: str) -> bool:
-    """PostgreSQL: whether the planner expects ``query`` to match enough tickets that walking the list's order
-    finds a page sooner than collecting every match (its estimate from the index's statistics: no rows read)."""
+    """Whether ``query`` matches enough tickets that walking the list's order finds a page sooner than collecting
+    and sorting every match: PostgreSQL's planner estimates it from the index's statistics (no rows read); SQLite's
+    FTS5 counts its matches (a doclist walk: a millisecond for tens of thousands)."""
+    if connection.dialect.name != "postgresql":
+        expected = float(connection.execute(text("SELECT count(*) FROM ticket_fts WHERE ticket_fts MATCH :words"),
+                                            {"words": _fts_words(query)}).scalar() or 0)
+        tickets = float(connection.execute(select(func.max(TICKET.c.id))).scalar() or 0)  # ids are dense
+        return expected >= DENSE_AT_LEAST and expected >= DENSE_SHARE * tickets
     plan = connection.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ticket WHERE {_TICKET_TEXT} "
                                    "@@ websearch_to_tsquery('english', :words)"), {"words": query}).scalar()
     expected = float((plan if isinstance(plan, list) else json.loads(str(plan)))[0]["Plan"]["Plan Rows"])
@@ -160,8 +176,8 @@ def conditions(dialect: str, query: TicketQuery, walk: bool = False) -> list[Col
         found.append(TICKET.c.id.in_(select(TASK.c.ticket_id).where(TASK.c.state == "ready",
                                                                     TASK.c.assignee == query.assignee)))
     if query.text is not None:
-        found.append(_walked_search(query.text, query.public_only) if walk
-                     else _search(dialect, query.text, query.public_only))
+        found.append(_walked_search(query.text, query.public_only) if walk and dialect == "postgresql"
+                     else _search(dialect, query.text, query.public_only, walk))
     return found
 
 
@@ -199,7 +215,7 @@ def ticket_page(connection: Connection, query: TicketQuery, sort: SortOrder, aft
     if offset:
         return list(connection.execute(_offset_statement(connection.dialect.name, query, sort, limit, offset)).all())
     dialect = connection.dialect.name
-    walk = query.text is not None and dialect == "postgresql" and dense_search(connection, query.text)
+    walk = query.text is not None and dense_search(connection, query.text)
     statements = ticket_statements(dialect, query, sort, after, limit, walk)
     rows: list[Row[Any]] = []
     for statement in statements:
@@ -222,10 +238,14 @@ def _offset_statement(dialect: str, query: TicketQuery, sort: SortOrder, limit: 
 def count_tickets(connection: Connection, query: TicketQuery, cap: int) -> int:
     """How many tickets ``query`` finds, counting no further than ``cap`` (a list says "10,000 or more")."""
     dialect = connection.dialect.name
-    if query.text is not None and dialect == "postgresql" and query.lane is None:
+    if query.text is not None and query.lane is None:
         # The tickets' own text alone may reach the cap (their index stops there); then so do all the matches.
-        own: Select[Any] = (select(literal_column("1")).select_from(TICKET)
-               .where(*conditions(dialect, replace(query, text=None)), _ticket_text_matches(query.text)).limit(cap))
+        rest = conditions(dialect, replace(query, text=None))
+        own: Select[Any] = select(literal_column("1")).select_from(TICKET).limit(cap).where(
+            *rest, _ticket_text_matches(dialect, query.text))
+        if not rest and dialect != "postgresql":  # nothing else to check: count in the FTS5 table alone
+            own = select(literal_column("rowid")).select_from(text("ticket_fts")).where(
+                text("ticket_fts MATCH :counted_words").bindparams(counted_words=_fts_words(query.text))).limit(cap)
         if int(connection.execute(select(func.count()).select_from(own.subquery())).scalar() or 0) >= cap:
             return cap
     if query.lane is None:
