@@ -266,3 +266,34 @@ def complete_classification(runtime: Runtime, number: str) -> None:
     """Classify the ticket (so that it has a priority to sort by)."""
     task = next(t for t in runtime.get_ticket(number).ready_tasks if t.element_id == "classify_ticket")
     runtime.complete_task(task.id, CLASSIFY, L1)
+
+
+def test_my_tasks_come_in_the_lanes_due_order_and_page_by_cursor(runtime: Runtime, clock: FakeClock) -> None:
+    # An agent's own tasks are read in one pass with each ticket's next due time (first response until given,
+    # then resolution); the order and the pages must be the lane's, keeping only theirs.
+    conversation = ConversationUseCases.over(runtime)
+    mine = []
+    for n in range(7):
+        number = runtime.open_ticket(intake(), CUSTOMER).number
+        clock.advance(minutes=5)
+        if n % 3 == 2:
+            continue  # left in the lane for someone else
+        if n % 2:  # classified (so a resolution is due) and answered (so the first response is given)
+            complete_classification(runtime, number)
+            conversation.post_message(number, "We are looking into it.", "public", L1)
+        runtime.claim_task(runtime.get_ticket(number).ready_tasks[0].id, L1)
+        mine.append(number)
+    lists = TicketLists(runtime)
+    lane = [row for row in lists.worklist(L1, lists.work_filter(L1), None, 100).items
+            if row.task.ticket_number in mine]
+    everything = lists.worklist(L1, lists.work_filter(L1, mine=True), None, 100).items
+    assert [row.task.id for row in everything] == [row.task.id for row in lane] and len(everything) == len(mine)
+    assert [row.due for row in everything] == [row.due for row in lane]
+    assert {row.due_kind for row in everything} == {"first response", "resolution"}
+    seen, cursor = [], None
+    while True:
+        page = lists.worklist(L1, lists.work_filter(L1, mine=True), cursor, 2)
+        seen += [row.task.id for row in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == [row.task.id for row in everything]
