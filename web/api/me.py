@@ -2,7 +2,7 @@
 
 ``GET /api/v1/me/time-zone`` says which zone is in use and why; ``PUT`` with ``{"time_zone": "Europe/Lisbon"}``
 chooses one, with ``{"time_zone": null}`` goes back to the unit's zone (else UTC). The same setting as the
-"Your settings" page (web/pages/settings.py).
+"Your settings" page (web/pages/personal.py).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from engine import limits
@@ -15,7 +15,7 @@ from engine.usecases.channels import ChannelAdmin
 from engine.usecases.outbox_admin import OutboxAdmin
 from engine.usecases.subscriptions import SubscriptionAdmin
 from engine.usecases.units import UnitAdmin
-from engine.usecases.users import Directory
+from web.auth import directory
 from web.pages.views import me, pages, runtime, signed_in
 
 ROLE_WORDS = {"customer": "Customer", "l1": "L1 support agent", "l2": "L2 support engineer",
@@ -36,11 +36,6 @@ def admin_only() -> Actor:
     if me().role != "admin":
         raise Forbidden("only admins look after users, units and channels")
     return me().actor
-
-
-def directory() -> Directory:
-    found: Directory = current_app.extensions["ticketflow"].directory
-    return found
 
 
 @pages.get("/admin")

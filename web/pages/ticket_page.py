@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g
+from flask import g
 
 from engine.access import Actor
 from engine.runtime import Runtime
 from engine.usecases.tasks import TaskDetail
 from engine.usecases.ticket_work import Clocks, ticket_facts
 from engine.views import EventView, TicketView
+from web.auth import directory
 from web.formatting import zone
 from web.pages.ticket_work import (
     Entry,
@@ -55,7 +56,7 @@ def viewer_zone() -> ZoneInfo:
     user = g.get("user")
     if user is None:
         return zone(None)
-    return zone(current_app.extensions["ticketflow"].directory.time_zone_of(user.name))
+    return zone(directory().time_zone_of(user.name))
 
 
 @dataclass(frozen=True)
