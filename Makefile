@@ -47,7 +47,7 @@ test: install assets
 # Style and types: ruff (pyflakes, bugbear, complexity, imports) and mypy over the shipped code.
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy engine tasks mail webhooks web ticketflow bench
+	$(BIN)/mypy engine tasks mail webhooks web ticketflow bench tools
 
 bench: install assets
 	$(BIN)/python -m bench.engine

@@ -67,7 +67,7 @@ TICKETS = 500
 GROUPS = {"ticket": ("ticket",), "history": ("history_event",), "worklist": ("human_task",),
           "outbox": ("outbox", "webhook_attempt"), "conversation": ("conversation_entry", "conversation_attachment")}
 OWN = tuple(GROUPS)  # the ticket's own parts; "other" is everything else that grew
-COLUMNS = (("ticket", "workflow"), ("history_event", "data"), ("history_event", "hash"),
+COLUMNS = (("ticket", "workflow"), ("history_event", "data"), ("history_event", "packed"), ("history_event", "hash"),
            ("history_event", "prev_hash"), ("outbox", "body"), ("outbox", "html"))
 FOLLOW_UP = {"follow_up_channel": "phone", "follow_up_outcome": "will_test",
              "follow_up_notes": "Called the customer; they will test this afternoon and answer."}

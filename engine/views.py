@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.store.models import HistoryEvent
     from engine.store.tickets import TicketRecord, WorkItem
 
 
@@ -40,10 +39,6 @@ class EventView:
     task_id: str | None
     data: dict[str, Any]
     hash: str | None  # None where withheld (a customer's trail)
-
-    @classmethod
-    def of(cls, e: HistoryEvent) -> EventView:
-        return cls(e.seq, e.at, e.actor, e.kind, e.element_id, e.element_name, e.lane, e.task_id, e.data, e.hash)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from engine.execution.services import ServiceRegistry
 from engine.execution.steps import Execution, data_digest, new_workflow
 from engine.process.definitions import Definition
 from engine.store.history import REQUEST_ID, Where, canonical
+from engine.store.packing import event_data
 from engine.store.tickets import TicketRecord
 from engine.views import EventView
 
@@ -462,4 +463,5 @@ def _data_difference(recorded: dict[str, Any], produced: dict[str, Any]) -> str:
 def recorded_events(rows: Iterable[Any]) -> Iterator[RecordedEvent]:
     """Plain recorded events from history rows (ORM objects or result rows with the same names)."""
     for row in rows:
-        yield EventView.of(row)
+        yield EventView(row.seq, row.at, row.actor, row.kind, row.element_id, row.element_name, row.lane, row.task_id,
+                        event_data(row.stored_data, row.packed), row.hash)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from engine.store.driver import Driver
+from engine.store.packing import event_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,8 @@ _SQL_ATTACHMENT = ("SELECT a.filename, a.content_type, a.data, e.ticket_id, e.vi
 _SQL_OUTBOX = ("SELECT id, created_at, purpose, recipient, subject, body, state, sent_at FROM outbox "
                "WHERE ticket_id = ? AND channel = 'email' ORDER BY created_at, id")
 # The words of the ticket's messages as the history recorded them (answer links withheld): an archived message's.
-_SQL_RECORDED_WORDS = "SELECT data FROM history_event WHERE ticket_id = ? AND kind = 'message_queued' ORDER BY seq"
+_SQL_RECORDED_WORDS = ("SELECT data, packed FROM history_event WHERE ticket_id = ? AND kind = 'message_queued' "
+                       "ORDER BY seq")
 _SQL_SET_TICKET = "UPDATE conversation_entry SET ticket_id = ?, visibility = ?, after_close = ? WHERE id = ?"
 
 
@@ -157,8 +159,8 @@ class ConversationStore:
         """Outbox id -> the words the history recorded when the message was queued (archiving drops the outbox's
         copy of a delivered message: the history keeps them)."""
         found: dict[int, str] = {}
-        for (raw,) in self.sql.execute(_SQL_RECORDED_WORDS, (ticket_id,)).fetchall():
-            data = self.sql.json_out(raw)
+        for raw, packed in self.sql.execute(_SQL_RECORDED_WORDS, (ticket_id,)).fetchall():
+            data = event_data(self.sql.json_out(raw), packed)
             if isinstance(data.get("message_id"), int) and isinstance(data.get("body"), str):
                 found[data["message_id"]] = data["body"]
         return found

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine.context import current_request_id
 from engine.store.models import HistoryEvent, Ticket
+from engine.store.packing import event_data
 
 GENESIS = "0" * 64
 LINK_CHARS = 12  # how much of its predecessor's hash an event stores (see ``link``)
@@ -41,10 +42,18 @@ def chain_hash(fields: Mapping[str, Any]) -> str:
 def event_hash(event: Any, predecessor: str | None = None) -> str:
     """``event``'s hash as it should be, given its predecessor's whole hash (by default the link it stores,
     which is the whole hash in events recorded before links were shortened)."""
-    fields = {name: getattr(event, name) for name in _HASHED}
+    fields = {name: getattr(event, name) for name in _HASHED if name != "data"}
+    fields["data"] = _data(event)
     if predecessor is not None:
         fields["prev_hash"] = predecessor
     return chain_hash(fields)
+
+
+def _data(event: Any) -> Any:
+    """The data of an event: a model with ``data``, or a history row's two columns (``engine.store.packing``)."""
+    if hasattr(event, "data"):
+        return event.data
+    return event_data(event.stored_data, event.packed)
 
 
 def link(predecessor: str) -> str:

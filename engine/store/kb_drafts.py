@@ -13,11 +13,12 @@ from typing import Any
 
 from engine.store.driver import Driver
 from engine.store.knowledge import keywords
+from engine.store.packing import event_data
 from engine.store.redact import mailbox_names, redact
 
 RECORD_STEPS = ("investigate_root_cause", "apply_definitive_fix", "apply_solution")
-_SQL_COMPLETED = ("SELECT element_id, actor, data FROM history_event WHERE ticket_id = ? AND kind = 'task_completed' "
-                  "ORDER BY seq")
+_SQL_COMPLETED = ("SELECT element_id, actor, data, packed FROM history_event WHERE ticket_id = ? "
+                  "AND kind = 'task_completed' ORDER BY seq")
 _ARTICLE_COLUMNS = ("slug", "title", "body", "keywords", "published", "updated_at", "state", "created_at",
                     "source_ticket_id", "reuse_count", "problem", "environment", "cause", "resolution", "tags",
                     "author", "version", "review_note")
@@ -59,7 +60,7 @@ def read_record(sql: Driver, ticket_id: int, pending: Iterable[tuple[str | None,
     """The resolution record from the stored events, then this transaction's own (not inserted yet)."""
     record = ResolutionRecord()
     rows = sql.execute(_SQL_COMPLETED, (ticket_id,)).fetchall()
-    stored = [(element, actor, sql.json_out(data)) for element, actor, data in rows]
+    stored = [(element, actor, event_data(sql.json_out(data), packed)) for element, actor, data, packed in rows]
     for element, actor, data in [*stored, *pending]:
         record.people.add(actor)
         if element in RECORD_STEPS:

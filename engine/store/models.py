@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from engine import limits
+from engine.store.packing import event_data
 
 OUTBOX_MESSAGE_ID = 255  # "<uuid@domain>": 32 hex digits, "@" and a domain name (at most 253)
 
@@ -222,9 +223,19 @@ class HistoryEvent(Base):
     element_name: Mapped[str | None] = mapped_column(String(limits.ELEMENT_NAME))
     lane: Mapped[str | None] = mapped_column(String(limits.LANE))
     task_id: Mapped[str | None] = mapped_column(String(36))
-    data: Mapped[dict[str, Any]]
+    # The data as JSON, or JSON null when ``packed`` holds it (engine/store/packing.py): read ``data``.
+    stored_data: Mapped[dict[str, Any] | None] = mapped_column("data", JSON(none_as_null=False), nullable=False)
+    packed: Mapped[bytes | None] = mapped_column(LargeBinary)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return event_data(self.stored_data, self.packed)  # type: ignore[no-any-return]
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self.stored_data, self.packed = value, None
 
 
 class OutboxMessage(Base):

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from engine.errors import Conflict
 from engine.store.driver import Driver
 from engine.store.models import HumanTask, Ticket
+from engine.store.packing import event_data, stored_data
 from engine.views import EventView
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ _MUTABLE = ("number", "status", "current_lanes", "current_steps", "type", "impac
             "resolution_business_s", "first_response_breached", "resolution_breached", "escalations", "persists",
             "reminders", "follow_ups")
 _EVENT_COLUMNS = ("ticket_id", "seq", "at", "actor", "kind", "element_id", "element_name", "lane", "task_id",
-                  "data", "prev_hash", "hash")
+                  "data", "packed", "prev_hash", "hash")
 _OUTBOX_COLUMNS = ("ticket_id", "channel", "purpose", "recipient", "subject", "body", "html", "message_id",
                    "in_reply_to", "payload", "state", "attempts", "next_attempt_at", "created_at")
 
@@ -171,8 +172,8 @@ _SQL_ASSIGN_TASK = "UPDATE human_task SET assignee = ?, claimed_at = ? WHERE id 
 _SQL_INSERT_EVENT = f"INSERT INTO history_event ({_columns(_EVENT_COLUMNS)}) VALUES ({_marks(len(_EVENT_COLUMNS))})"
 _SQL_INSERT_MESSAGE = (f"INSERT INTO outbox ({_columns(_OUTBOX_COLUMNS)}) VALUES ({_marks(len(_OUTBOX_COLUMNS))}) "
                        "RETURNING id")
-_SQL_EVENTS = ("SELECT seq, at, actor, kind, element_id, element_name, lane, task_id, data, hash FROM history_event "
-               "WHERE ticket_id = ? ORDER BY seq")
+_SQL_EVENTS = ("SELECT seq, at, actor, kind, element_id, element_name, lane, task_id, data, packed, hash "
+               "FROM history_event WHERE ticket_id = ? ORDER BY seq")
 _SQL_COUNT_MESSAGES = "SELECT count(*) FROM outbox WHERE ticket_id = ? AND purpose = ?"
 _SQL_THREAD_ROOT = "SELECT message_id FROM outbox WHERE ticket_id = ? AND channel = ? ORDER BY id LIMIT 1"
 _SQL_UNIT = ("SELECT code, name, first_response, response_window, time_zone, business_hours, holiday_country, "
@@ -238,8 +239,8 @@ class TicketStore:
         """The ticket's history, in order (``at`` is NOT NULL)."""
         time_out, json_out = self.sql.time_out, self.sql.json_out
         return [EventView(seq, cast(datetime, time_out(at)), actor, kind, element_id, element_name, lane, task_id,
-                          json_out(data), digest)
-                for seq, at, actor, kind, element_id, element_name, lane, task_id, data, digest
+                          event_data(json_out(data), packed), digest)
+                for seq, at, actor, kind, element_id, element_name, lane, task_id, data, packed, digest
                 in self.sql.execute(_SQL_EVENTS, (ticket_id,)).fetchall()]
 
     def worklist(self, lanes: Sequence[str] | None, assignee: str | None, unassigned: bool, customer: str | None,
@@ -303,7 +304,7 @@ class TicketStore:
             try:
                 self.sql.execute_many(_SQL_INSERT_EVENT, [
                     (e.ticket_id, e.seq, time_in(e.at), e.actor, e.kind, e.element_id, e.element_name, e.lane,
-                     e.task_id, e.data_json, e.prev_hash, e.hash) for e in events])
+                     e.task_id, *stored_data(e.data_json), e.prev_hash, e.hash) for e in events])
             except self.sql.integrity_error:
                 # (ticket_id, seq) is unique: a concurrent transaction appended to the same chain.
                 raise stale_ticket(ticket.number) from None

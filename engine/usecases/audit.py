@@ -24,6 +24,7 @@ from engine.audit.replay import Divergence, ReadyTask, RecordedEvent, Replayer, 
 from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from engine.store.history import GENESIS, LINK_CHARS, link
 from engine.store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, HistoryEvent, Ticket
+from engine.store.packing import event_data
 from engine.store.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ MAX_LISTED_FAILURES = 100
 
 _EVENT_COLUMNS = (HistoryEvent.ticket_id, HistoryEvent.seq, HistoryEvent.at, HistoryEvent.actor, HistoryEvent.kind,
                   HistoryEvent.element_id, HistoryEvent.element_name, HistoryEvent.lane, HistoryEvent.task_id,
-                  HistoryEvent.data, HistoryEvent.prev_hash, HistoryEvent.hash)
+                  HistoryEvent.stored_data, HistoryEvent.packed, HistoryEvent.prev_hash, HistoryEvent.hash)
 
 
 def plain(value: Any) -> Any:
@@ -465,7 +466,8 @@ _EXPORTED = (select(Ticket.number, *_EVENT_COLUMNS, _BEFORE.hash.label("predeces
 def _exported(row: Any) -> dict[str, Any]:
     return {"ticket": row.number, "seq": row.seq, "at": row.at.isoformat(), "actor": row.actor, "kind": row.kind,
             "element_id": row.element_id, "element_name": row.element_name, "lane": row.lane,
-            "task_id": row.task_id, "data": row.data, "prev_hash": _predecessor(row), "hash": row.hash}
+            "task_id": row.task_id, "data": event_data(row.stored_data, row.packed), "prev_hash": _predecessor(row),
+            "hash": row.hash}
 
 
 def _predecessor(row: Any) -> str:
