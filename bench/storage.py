@@ -253,20 +253,22 @@ class PathFigures:
 @contextmanager
 def previous_engine() -> Iterator[None]:
     """The engine as it stored tickets before the storage change: a closed ticket kept its finished workflow
-    state, every digest event recorded every variable's digest, and every event stored its predecessor's whole
-    hash. (Only the request id, now written once per request, is not put back.)"""
+    state, every digest event recorded every variable's digest, every event stored its predecessor's whole hash
+    and its data as plain JSON. (Only the request id, now written once per request, is not put back.)"""
     from engine.execution import workflow_state
     from engine.execution.steps import Execution
-    from engine.store import history
+    from engine.store import history, tickets
 
-    kept = Execution._stored_state, Execution._digest_changes, history.link
+    kept = Execution._stored_state, Execution._digest_changes, history.link, tickets.stored_data
     Execution._stored_state = lambda self: workflow_state.dump(self.workflow)  # type: ignore[method-assign]
     Execution._digest_changes = lambda self, whole: whole  # type: ignore[method-assign, assignment, return-value]
     history.link = lambda predecessor: predecessor
+    tickets.stored_data = lambda data_json: (data_json, None)
     try:
         yield
     finally:
-        Execution._stored_state, Execution._digest_changes, history.link = kept  # type: ignore[method-assign]
+        (Execution._stored_state, Execution._digest_changes, history.link,  # type: ignore[method-assign]
+         tickets.stored_data) = kept
 
 
 def run_path(url: str, path: str, tickets: int, previous: bool = False) -> PathFigures:

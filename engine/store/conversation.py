@@ -77,6 +77,14 @@ class OutboxLine:
     sent_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedMessage:
+    """A message's words as the history recorded them when it was queued (answer links withheld)."""
+
+    subject: str = ""
+    body: str = ""
+
+
 _COLUMNS = tuple(f.name for f in fields(EntryRow) if f.name not in ("id", "attachments"))
 _FLAGS = ("customer_replied", "from_other_address", "auto_reply", "after_close")
 _SQL_INSERT = (f"INSERT INTO conversation_entry ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
@@ -91,6 +99,7 @@ _SQL_ATTACHMENT = ("SELECT a.filename, a.content_type, a.data, e.ticket_id, e.vi
                    "FROM conversation_attachment a JOIN conversation_entry e ON e.id = a.entry_id WHERE a.id = ?")
 _SQL_OUTBOX = ("SELECT id, created_at, purpose, recipient, subject, body, state, sent_at FROM outbox "
                "WHERE ticket_id = ? AND channel = 'email' ORDER BY created_at, id")
+_NOTHING_RECORDED = RecordedMessage()
 # The words of the ticket's messages as the history recorded them (answer links withheld): an archived message's.
 _SQL_RECORDED_WORDS = ("SELECT data, packed FROM history_event WHERE ticket_id = ? AND kind = 'message_queued' "
                        "ORDER BY seq")
@@ -151,18 +160,23 @@ class ConversationStore:
         """The email the outbox holds for the ticket, oldest first."""
         rows = self.sql.execute(_SQL_OUTBOX, (ticket_id,)).fetchall()
         time_out = self.sql.time_out
-        archived = self.recorded_words(ticket_id) if any(r[5] == "" for r in rows) else {}
-        return [OutboxLine(id=r[0], at=time_out(r[1]) or datetime.min, purpose=r[2], recipient=r[3], subject=r[4],
-                           body=r[5] or archived.get(r[0], ""), state=r[6], sent_at=time_out(r[7])) for r in rows]
+        archived = self.recorded_messages(ticket_id) if any(r[5] == "" for r in rows) else {}
+        lines = []
+        for r in rows:
+            recorded = archived.get(r[0], _NOTHING_RECORDED)
+            lines.append(OutboxLine(id=r[0], at=time_out(r[1]) or datetime.min, purpose=r[2], recipient=r[3],
+                                    subject=r[4] or recorded.subject, body=r[5] or recorded.body, state=r[6],
+                                    sent_at=time_out(r[7])))
+        return lines
 
-    def recorded_words(self, ticket_id: int) -> dict[int, str]:
-        """Outbox id -> the words the history recorded when the message was queued (archiving drops the outbox's
-        copy of a delivered message: the history keeps them)."""
-        found: dict[int, str] = {}
+    def recorded_messages(self, ticket_id: int) -> dict[int, RecordedMessage]:
+        """Outbox id -> the subject and words the history recorded when the message was queued (archiving drops
+        the outbox's copy of a delivered message: the history keeps it)."""
+        found: dict[int, RecordedMessage] = {}
         for raw, packed in self.sql.execute(_SQL_RECORDED_WORDS, (ticket_id,)).fetchall():
             data = event_data(self.sql.json_out(raw), packed)
             if isinstance(data.get("message_id"), int) and isinstance(data.get("body"), str):
-                found[data["message_id"]] = data["body"]
+                found[data["message_id"]] = RecordedMessage(str(data.get("subject") or ""), data["body"])
         return found
 
     def attachment(self, attachment_id: int) -> tuple[str, str, bytes, int | None, str] | None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -238,6 +239,9 @@ class HistoryEvent(Base):
         self.stored_data, self.packed = value, None
 
 
+UNDELIVERED = text("state <> 'delivered'")
+
+
 class OutboxMessage(Base):
     """A message to deliver after commit (email or webhook), composed when queued, with retry bookkeeping.
 
@@ -246,7 +250,9 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),
+    # Only messages not yet delivered are polled: queries on this index say ``state <> 'delivered'`` too.
+    __table_args__ = (Index("ix_outbox_undelivered", "state", "next_attempt_at", sqlite_where=UNDELIVERED,
+                            postgresql_where=UNDELIVERED),
                       Index("ix_outbox_message_id", "message_id", unique=True),
                       Index("ix_outbox_subscription", "subscription_id", "id"))
 
@@ -272,6 +278,11 @@ class OutboxMessage(Base):
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_subscription.id"))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+# The index's condition as a query must say it, word for word (SQLite uses a partial index only then): a literal,
+# never a bound parameter.
+NOT_DELIVERED = OutboxMessage.__table__.c.state.op("<>")(literal_column("'delivered'"))
 
 
 class KbArticle(Base):

@@ -45,7 +45,7 @@ _ITEM = ("o.id", "o.ticket_id", "t.number", "o.purpose", "o.recipient", "o.subje
          "o.message_id", "o.in_reply_to", "o.attempts", "o.created_at", "o.locked_until", "o.channel",
          "o.subscription_id", "s.secret", "COALESCE(s.disabled OR s.deleted, FALSE)")
 _TIMES = {name for name in ("created_at", "locked_until")}
-_DUE = ("o.channel IN ({channels}) AND o.state = 'pending' AND o.next_attempt_at <= ? "
+_DUE = ("o.channel IN ({channels}) AND o.state = 'pending' AND o.state <> 'delivered' AND o.next_attempt_at <= ? "
         "AND (o.locked_until IS NULL OR o.locked_until <= ?)")
 # In order per ticket and destination: the mailbox, or each webhook subscription.
 _FIRST_OF_TICKET = ("NOT EXISTS (SELECT 1 FROM outbox e WHERE e.ticket_id = o.ticket_id AND e.channel = o.channel "

@@ -6,9 +6,10 @@ What goes, for a ticket closed before the cut-off:
   tickets closed since the storage change keep none anyway;
 - its completed and cancelled worklist rows: the history records who completed which task and when, and only
   ready rows are ever listed;
-- the outbox's copy of its delivered emails (the HTML alternative and the plain text): the history recorded the
-  words when each was queued (answer links withheld), the conversation shows them from there, and a delivered
-  message is never sent again. The outbox row itself stays: its Message-ID threads a late reply to the ticket.
+- the outbox's copy of its delivered emails (subject, plain text and HTML alternative): the history recorded
+  them when each was queued (answer links withheld), the conversation and the outbox pages show them from there,
+  and a delivered message is never sent again. The outbox row itself stays: its Message-ID threads a late reply
+  to the ticket.
 
 The history, the anchors, the conversation and its attachments, and the ticket row itself are kept. Each batch
 is one transaction; running it again finds nothing left to drop.
@@ -41,7 +42,7 @@ class ArchiveReport:
     tickets: int = 0  # closed before the cut-off and still holding something to drop
     workflows: int = 0  # workflow states dropped
     worklist_rows: int = 0  # completed and cancelled worklist rows deleted
-    message_copies: int = 0  # delivered emails whose outbox copy (HTML and text) was dropped
+    message_copies: int = 0  # delivered emails whose outbox copy (subject, text and HTML) was dropped
 
     def to_dict(self) -> dict[str, Any]:
         return {"cut_off": self.cut_off.isoformat(), "dry_run": self.dry_run, "tickets": self.tickets,
@@ -64,7 +65,7 @@ def _has_done_tasks() -> Any:
 def _delivered_copy() -> Any:
     """An email of the ticket's that was delivered and whose outbox copy is still kept."""
     return and_(OUTBOX.c.state == "delivered", OUTBOX.c.channel == "email",
-                or_(OUTBOX.c.html.is_not(None), OUTBOX.c.body != ""))
+                or_(OUTBOX.c.html.is_not(None), OUTBOX.c.body != "", OUTBOX.c.subject != ""))
 
 
 def _has_delivered_copy() -> Any:
@@ -122,5 +123,5 @@ class ArchiveService:
         tasks = connection.execute(delete(TASK).where(
             TASK.c.ticket_id.in_(ids), TASK.c.state.in_(DONE_TASKS))).rowcount
         copies = connection.execute(update(OUTBOX).where(
-            OUTBOX.c.ticket_id.in_(ids), _delivered_copy()).values(html=None, body="")).rowcount
+            OUTBOX.c.ticket_id.in_(ids), _delivered_copy()).values(html=None, body="", subject="")).rowcount
         return ArchiveReport(datetime.min, False, len(ids), workflows, tasks, copies)

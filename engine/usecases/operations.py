@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from sqlalchemy import Connection, func, inspect, select, text
 
-from engine.store.models import OutboxMessage, ProcessDefinition, Ticket
+from engine.store.models import NOT_DELIVERED, OutboxMessage, ProcessDefinition, Ticket
 
 from .base import DATABASE_ERRORS, RuntimeCore
 from .tickets import PROCESS_KEY
@@ -44,7 +44,7 @@ def operations_figures(runtime: RuntimeCore) -> OperationsFigures:
         statuses = _counts(connection, TICKETS.c.status)
         states = _counts(connection, OUTBOX.c.state)
         oldest = connection.execute(select(func.min(OUTBOX.c.created_at))
-                                    .where(OUTBOX.c.state == "pending")).scalar()
+                                    .where(OUTBOX.c.state == "pending", NOT_DELIVERED)).scalar()
     waited = (runtime.clock() - oldest).total_seconds() if oldest is not None else 0.0
     return OperationsFigures(statuses, states, max(waited, 0.0), _sla_breached(runtime))
 

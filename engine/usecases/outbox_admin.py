@@ -2,17 +2,18 @@
 and a retry, recorded in the ticket's history under the admin's name."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from engine.access import Actor
 from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from engine.store.conversation import ConversationStore
 from engine.store.history import Journal
-from engine.store.models import OutboxMessage, Ticket
+from engine.store.models import NOT_DELIVERED, OutboxMessage, Ticket
 from engine.store.outbox import OutboxStore
 from engine.store.tickets import TicketStore
 
@@ -71,11 +72,13 @@ class OutboxAdmin:
         query = select(*_COLUMNS).select_from(OUTBOX.outerjoin(TICKETS, TICKETS.c.id == OUTBOX.c.ticket_id))
         count = select(func.count()).select_from(OUTBOX)
         if state is not None:
-            query, count = query.where(OUTBOX.c.state == state), count.where(OUTBOX.c.state == state)
+            wanted = OUTBOX.c.state == state if state == "delivered" else and_(OUTBOX.c.state == state, NOT_DELIVERED)
+            query, count = query.where(wanted), count.where(wanted)
         with self.runtime.uow(read_only=True) as uow:
-            rows = uow.session.execute(query.order_by(OUTBOX.c.id.desc()).limit(limit).offset(offset)).all()
+            rows = uow.session.execute(query.add_columns(OUTBOX.c.ticket_id)
+                                       .order_by(OUTBOX.c.id.desc()).limit(limit).offset(offset)).all()
             total = uow.session.scalar(count) or 0
-        return [_view(row) for row in rows], total
+            return _with_recorded_words(uow.connection, rows), total
 
     def message(self, actor: Actor, message: int) -> MessageView:
         """One message, or NotFound."""
@@ -85,11 +88,7 @@ class OutboxAdmin:
             row = uow.session.execute(query.where(OUTBOX.c.id == message).add_columns(OUTBOX.c.ticket_id)).first()
             if row is None:
                 raise NotFound(f"message {message} does not exist")
-            view = _view(row)
-            if view.text == "" and row.ticket_id is not None:  # archived: the history keeps the words
-                recorded = ConversationStore(uow.connection).recorded_words(row.ticket_id).get(message, "")
-                view = replace(view, text=recorded)
-        return view
+            return _with_recorded_words(uow.connection, [row])[0]
 
     def retry(self, actor: Actor, message: int) -> MessageView:
         """Make a held, dead or waiting message due now, with a fresh retry schedule; recorded in its ticket's
@@ -144,6 +143,23 @@ def requeue(connection: Connection, row: int, actor: Actor, now: datetime, namin
 
 def _view(row: Any) -> MessageView:
     return MessageView(*row[:len(_COLUMNS)])
+
+
+def _with_recorded_words(connection: Connection, rows: Sequence[Any]) -> list[MessageView]:
+    """Views of ``rows`` (each ending with its ticket id); an archived message's subject and words, which the
+    outbox no longer keeps, read from its ticket's history (one read per ticket)."""
+    views = [_view(row) for row in rows]
+    archived = {row.ticket_id for row, view in zip(rows, views, strict=True)
+                if view.text == "" and row.ticket_id is not None}
+    if not archived:
+        return views
+    store = ConversationStore(connection)
+    recorded = {ticket: store.recorded_messages(ticket) for ticket in archived}
+    filled = []
+    for row, view in zip(rows, views, strict=True):
+        words = recorded.get(row.ticket_id, {}).get(view.id)
+        filled.append(replace(view, subject=view.subject or words.subject, text=words.body) if words else view)
+    return filled
 
 
 def _admin_only(actor: Actor) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import Table, func, insert, select, update
 from engine import limits
 from engine.access import Actor
 from engine.errors import FieldError, Forbidden, InvalidInput, NotFound
-from engine.store.models import OutboxMessage, Ticket, WebhookAttempt, WebhookSubscription
+from engine.store.models import NOT_DELIVERED, OutboxMessage, Ticket, WebhookAttempt, WebhookSubscription
 from engine.store.webhooks import EVENT_TYPES, forget_subscriptions
 
 from .base import RuntimeCore
@@ -224,7 +224,7 @@ class SubscriptionAdmin:
     def dead_letters(self, actor: Actor, limit: int = 100) -> list[DeliveryView]:
         """Webhook deliveries given up on (schedule spent, or refused for good), newest first."""
         _admin_only(actor)
-        return self._deliveries((OUTBOX.c.channel == "webhook") & (OUTBOX.c.state == "dead"), limit)
+        return self._deliveries((OUTBOX.c.channel == "webhook") & (OUTBOX.c.state == "dead") & NOT_DELIVERED, limit)
 
     def _deliveries(self, condition: Any, limit: int) -> list[DeliveryView]:
         with self.runtime.uow(read_only=True) as uow:

@@ -66,6 +66,8 @@ def parts(runtime: Runtime, number: str) -> dict[str, int]:
                 OutboxMessage.ticket_id == ticket.id, OutboxMessage.html.is_not(None))),
             "bodies": count(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.ticket_id == ticket.id, OutboxMessage.body != "")),
+            "subjects": count(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.ticket_id == ticket.id, OutboxMessage.subject != "")),
             "events": count(select(func.count()).select_from(HistoryEvent).where(HistoryEvent.ticket_id == ticket.id)),
         }
 
@@ -95,7 +97,8 @@ def test_archiving_drops_the_bulky_parts_and_keeps_history_pages_and_replay(
     assert (report.tickets, report.workflows, report.worklist_rows, report.message_copies) == (2, 1, 8, 8)
     for number in (old, new):
         after = parts(runtime, number)
-        assert after == {**before[number][0], "workflow": 0, "done_tasks": 0, "html": 0, "bodies": 0}  # events kept
+        assert after == {**before[number][0], "workflow": 0, "done_tasks": 0, "html": 0, "bodies": 0,
+                         "subjects": 0}  # events kept
         runtime.workflows = type(runtime.workflows)()
         assert runtime.ticket_data(number) == before[number][1]
         assert runtime.ticket_history(number) == before[number][2]
@@ -123,7 +126,16 @@ def test_archiving_drops_the_bulky_parts_and_keeps_history_pages_and_replay(
         said = api.as_("alice").get(f"/api/v1/tickets/{number}/messages").json
         words = [item["body"] for item in said["items"] if item["kind"] == "email"]  # from the history now
         assert len(words) == 4 and all(w.startswith("Hello") for w in words)
+        subjects = [item["subject"] for item in said["items"] if item["kind"] == "email"]
+        assert all(f"[{number}]" in subject for subject in subjects)
         assert number in auditor.get(f"/tickets/{number}/as-of?seq=5").text
+    listed = api.as_("root").get("/api/v1/outbox?limit=100").json  # the admin's list: from the history too
+    assert listed is not None and listed["items"]
+    assert all(item["subject"].startswith("[T-") and item["text"].startswith("Hello") for item in listed["items"]
+               if item["ticket"] in (old, new))
+    one = listed["items"][-1]
+    shown = api.as_("root").get(f"/api/v1/outbox/{one['id']}").json
+    assert shown is not None and (shown["subject"], shown["text"]) == (one["subject"], one["text"])
     assert ArchiveService(runtime).archive(timedelta(days=30)).tickets == 0  # nothing left to drop
 
 
