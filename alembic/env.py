@@ -6,8 +6,10 @@ from engine.store.models import Base
 
 url = context.config.get_main_option("sqlalchemy.url") or EngineConfig.from_env().database_url
 engine = make_engine(url)
-with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=Base.metadata)
-    with context.begin_transaction():
-        context.run_migrations()
-engine.dispose()
+try:
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=Base.metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+finally:  # a migration that refuses (or fails) must not leave its connection to the garbage collector
+    engine.dispose()
