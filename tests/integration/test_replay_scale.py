@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,16 +91,15 @@ def auditing(long_ticket: LongTicket, tmp_path: Path) -> Iterator[tuple[Runtime,
         runtime.close()
 
 
-def test_a_ticket_of_thousands_of_events_replays_consistent_within_seconds(
+def test_a_ticket_of_thousands_of_events_replays_consistent(
         long_ticket: LongTicket, auditing: tuple[Runtime, AuditService]) -> None:
+    # How long it takes is measured in bench/audit.py (a ticket of 5,000 events, target under 2 s), not here:
+    # a timer in a test fails on a busy machine and proves nothing about the code.
     _, audit = auditing
     assert long_ticket.events > 2500
-    began = time.perf_counter()
     report = audit.replay(long_ticket.number)
-    took = time.perf_counter() - began
     assert report.consistent, report.divergence
     assert report.events == long_ticket.events
-    assert took < 10.0  # about 0.4 s here; unpruned reminders made this grow with their square
 
 
 def as_of_without_pruning(runtime: Runtime, number: str, seq: int) -> dict[str, object]:
