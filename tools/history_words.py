@@ -45,6 +45,8 @@ PERSISTS = {"validation_outcome": "persists", "customer_comment": "It jammed aga
 FOLLOW_UP = {"follow_up_channel": "chat", "follow_up_outcome": "needs_more_time",
              "follow_up_notes": "Reached the customer by chat; they will print a test page on Monday."}
 CONFIRM = Step("test_and_confirm", FORMS["test_and_confirm"], "customer")
+ASSESS_KNOWN = Step("assess_first_level", {"resolve_at_first_level": True,
+                                           "assessment": "A known duplex fault; the firmware fixes it."}, "l1")
 
 
 def ours(steps: tuple[Step, ...]) -> tuple[Step, ...]:
@@ -59,9 +61,7 @@ def play(driver: Driver, path: str) -> None:
     view = driver.call(lambda: driver.runtime.open_ticket(TicketIntake(**INTAKE), driver.actors["customer"]))
     if path == "reminders":
         l1_direct = ours(L1_DIRECT)
-        view = driver.play(view, (l1_direct[0], Step("assess_first_level", {
-            "resolve_at_first_level": True, "assessment": "A known duplex fault; the firmware fixes it."}, "l1"),
-            l1_direct[2]))
+        view = driver.play(view, (l1_direct[0], ASSESS_KNOWN, l1_direct[2]))
         for _ in range(REMINDER_ROUNDS):
             if any(t.element_id == "follow_up_with_customer" for t in view.ready_tasks):
                 break
@@ -76,9 +76,7 @@ def play(driver: Driver, path: str) -> None:
     elif path == "escalated":
         driver.play(driver.play(view, ours(TO_PERSISTS_LOOP)), (CONFIRM,))
     else:
-        driver.play(view, (ours(L1_DIRECT)[0], Step("assess_first_level", {
-            "resolve_at_first_level": True, "assessment": "A known duplex fault; the firmware fixes it."}, "l1"),
-            *ours(L1_DIRECT)[2:]))
+        driver.play(view, (ours(L1_DIRECT)[0], ASSESS_KNOWN, *ours(L1_DIRECT)[2:]))
 
 
 def words() -> bytes:
