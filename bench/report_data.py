@@ -111,7 +111,8 @@ def events(shape: Shape, seed: int = 31) -> Iterator[list[tuple[Any, ...]]]:
             digest = f"{index:08x}{seq:08x}{rng.getrandbits(192):048x}"
             kind = "ticket_opened" if seq == 1 else EVENT_KINDS[seq % len(EVENT_KINDS)]
             batch.append((index + 1, seq, opened + step * (seq - 1), "system", kind, "assess", "Assess",
-                          "L1 Support", None, f'{{"data_digest": "{digest[:16]}"}}', previous, digest))
+                          "L1 Support", None, f'{{"data_digest": "{digest[:16]}"}}', previous[:12],
+                          bytes.fromhex(digest)))  # the link as the engine stores it; the hash as its bytes
             previous = digest
             if len(batch) >= BATCH * 5:
                 yield batch

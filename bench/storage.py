@@ -78,14 +78,14 @@ REMINDER_ROUNDS = 8  # timers fired at most, waiting for the follow-up call
 class Driver:
     """The runtime over one database, each call made inside a request id as over HTTP."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, revision: str = "head") -> None:
         from engine.access import Actor
         from engine.config import EngineConfig
         from engine.execution.clock import FakeClock
         from engine.store.db import upgrade
         from ticketflow.composition import deploy_file, make_runtime
 
-        upgrade(url)
+        upgrade(url, revision)
         self.clock = FakeClock(START)
         self.runtime: Runtime = make_runtime(EngineConfig(database_url=url), self.clock)
         deploy_file(self.runtime)
@@ -250,36 +250,45 @@ class PathFigures:
     archived: Sizes
 
 
+BEFORE_SCHEMA = "0019"  # the last schema with a surrogate id per event and hashes as hex text
+
+
 @contextmanager
-def previous_engine() -> Iterator[None]:
-    """The engine as it stored tickets before the storage change: a closed ticket kept its finished workflow
-    state, every digest event recorded every variable's digest, every event stored its predecessor's whole hash
-    and its data as plain JSON. (Only the request id, now written once per request, is not put back.)"""
+def previous_engine(url: str) -> Iterator[None]:
+    """The engine as it stored tickets before the storage change, run on the schema as it was (``BEFORE_SCHEMA``):
+    a closed ticket kept its finished workflow state, every digest event recorded every variable's digest, every
+    event stored its predecessor's whole hash, its own as hex and its data as plain JSON. (Only the request id, now
+    written once per request, is not put back.)"""
     from engine.execution import workflow_state
     from engine.execution.steps import Execution
     from engine.store import history, tickets
 
-    kept = Execution._stored_state, Execution._digest_changes, history.link, tickets.stored_data
+    kept = (Execution._stored_state, Execution._digest_changes, history.link, tickets.stored_data,
+            tickets._SQL_INSERT_EVENT)
     Execution._stored_state = lambda self: workflow_state.dump(self.workflow)  # type: ignore[method-assign]
     Execution._digest_changes = lambda self, whole: whole  # type: ignore[method-assign, assignment, return-value]
     history.link = lambda predecessor: predecessor
     tickets.stored_data = lambda data_json: (data_json, None)
+    # The hash arrives as its bytes; that schema's column takes it as hex text.
+    head, _ = tickets._SQL_INSERT_EVENT.rsplit("?", 1)
+    as_hex = "encode(?, 'hex')" if url.startswith("postgresql") else "lower(hex(?))"
+    tickets._SQL_INSERT_EVENT = f"{head}{as_hex})"
     try:
         yield
     finally:
         (Execution._stored_state, Execution._digest_changes, history.link,  # type: ignore[method-assign]
-         tickets.stored_data) = kept
+         tickets.stored_data, tickets._SQL_INSERT_EVENT) = kept
 
 
 def run_path(url: str, path: str, tickets: int, previous: bool = False) -> PathFigures:
-    with previous_engine() if previous else nullcontext():
-        return _run_path(url, path, tickets)
+    with previous_engine(url) if previous else nullcontext():
+        return _run_path(url, path, tickets, BEFORE_SCHEMA if previous else "head")
 
 
-def _run_path(url: str, path: str, tickets: int) -> PathFigures:
+def _run_path(url: str, path: str, tickets: int, revision: str) -> PathFigures:
     from engine.usecases.archive import ArchiveService
 
-    driver = Driver(url)
+    driver = Driver(url, revision)
     try:
         engine = driver.runtime.sessions.kw["bind"]
         base = measure(engine)

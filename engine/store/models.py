@@ -48,6 +48,19 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class Digest(TypeDecorator[str]):
+    """A SHA-256 digest: hex digits in Python, its 32 bytes in the database (half the room of the hex text)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else bytes.fromhex(value)
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> str | None:
+        return None if value is None else bytes(value).hex()
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -211,12 +224,11 @@ class HistoryEvent(Base):
     """Append-only, hash-chained record of everything that happened to a ticket."""
 
     __tablename__ = "history_event"
-    __table_args__ = (UniqueConstraint("ticket_id", "seq"),
-                      Index("ix_history_event_at_ticket_seq", "at", "ticket_id", "seq"))
+    __table_args__ = (Index("ix_history_event_at_ticket_seq", "at", "ticket_id", "seq"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
-    seq: Mapped[int]
+    # Keyed by what names an event, its ticket and place in the chain: no surrogate id (and its index) per row.
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(limits.PERSON_NAME))
     kind: Mapped[str] = mapped_column(String(50))
@@ -228,7 +240,7 @@ class HistoryEvent(Base):
     stored_data: Mapped[dict[str, Any] | None] = mapped_column("data", JSON(none_as_null=False), nullable=False)
     packed: Mapped[bytes | None] = mapped_column(LargeBinary)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(Digest)
 
     @property
     def data(self) -> dict[str, Any]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, select, tuple_
+from sqlalchemy import Select, and_, func, select, tuple_, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -23,7 +24,7 @@ from engine.audit.integrity import AnchorMark, ChainCheck, Finding, Lookup, anch
 from engine.audit.replay import Divergence, ReadyTask, RecordedEvent, Replayer, ReplayStep, recorded_events
 from engine.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from engine.store.history import GENESIS, LINK_CHARS, link
-from engine.store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, HistoryEvent, Ticket
+from engine.store.models import AuditAccess, AuditAnchor, AuditAnchorEntry, Digest, HistoryEvent, Ticket
 from engine.store.packing import event_data
 from engine.store.uow import UnitOfWork
 
@@ -36,6 +37,7 @@ EXPORT_FIELDS = ("ticket", "seq", "at", "actor", "kind", "element_id", "element_
                  "prev_hash", "hash")
 ANCHOR_ROLES = ("auditor", "admin")
 MAX_LISTED_FAILURES = 100
+_HEX = re.compile("[0-9a-f]+")
 
 _EVENT_COLUMNS = (HistoryEvent.ticket_id, HistoryEvent.seq, HistoryEvent.at, HistoryEvent.actor, HistoryEvent.kind,
                   HistoryEvent.element_id, HistoryEvent.element_name, HistoryEvent.lane, HistoryEvent.task_id,
@@ -415,10 +417,12 @@ def _lookup(session: Session, ticket_id: int) -> Lookup:
             HistoryEvent.seq != other_than).order_by(HistoryEvent.seq).limit(1))
 
     def full_hash(stored_link: str) -> str | None:
-        if len(stored_link) < LINK_CHARS:
-            return None
+        if len(stored_link) < LINK_CHARS or len(stored_link) % 2 or not _HEX.fullmatch(stored_link):
+            return None  # not a link this engine wrote: it names no event
+        # The column holds the digest's bytes: compare the link's bytes with as many leading ones.
+        leading = type_coerce(func.substr(HistoryEvent.hash, 1, len(stored_link) // 2), Digest())
         return session.scalar(select(HistoryEvent.hash).where(
-            HistoryEvent.ticket_id == ticket_id, HistoryEvent.hash.startswith(stored_link, autoescape=True)).limit(1))
+            HistoryEvent.ticket_id == ticket_id, leading == stored_link).limit(1))
 
     return Lookup(successor, full_hash)
 

@@ -94,7 +94,8 @@ def test_a_rewritten_history_shows_where_the_replay_diverged_in_words(runtime: R
     number = classified(runtime)
     complete_current(runtime, number, L1, ASSESS_ESCALATE)
     gateway = next(e for e in history_rows(runtime, number) if e.kind == "gateway_taken")
-    tamper(runtime, "UPDATE history_event SET data = '{}' WHERE id = :i", i=gateway.id)
+    tamper(runtime, "UPDATE history_event SET data = '{}' WHERE ticket_id = :t AND seq = :s",
+           t=gateway.ticket_id, s=gateway.seq)
     rehash(runtime, number, from_seq=gateway.seq)  # the chain no longer gives the edit away: the replay must
     page = Page.of(visit("ada").get(f"/tickets/{number}/audit").text)
     assert page.text_of["chain-badge"].strip() == "Chain verified"

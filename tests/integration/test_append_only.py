@@ -16,7 +16,7 @@ from tests.integration.helpers import tamper
 from ticketflow.composition import deploy_file
 
 APPEND_ONLY = ("history_event", "audit_anchor", "audit_anchor_entry", "audit_access", "definition_activation")
-KEY = {"history_event": "id", "audit_anchor": "id", "audit_anchor_entry": "ticket_id", "audit_access": "id",
+KEY = {"history_event": "seq", "audit_anchor": "id", "audit_anchor_entry": "ticket_id", "audit_access": "id",
        "definition_activation": "id"}
 
 

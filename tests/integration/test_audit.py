@@ -60,7 +60,8 @@ def test_editing_an_event_and_recomputing_its_own_hash_still_names_it(
     tid = ticket_id(runtime, closed)
     tamper(runtime, "UPDATE history_event SET actor = 'mallory' WHERE ticket_id = :t AND seq = 6", t=tid)
     edited = next(e for e in history_rows(runtime, closed) if e.seq == 6)
-    tamper(runtime, "UPDATE history_event SET hash = :h WHERE ticket_id = :t AND seq = 6", h=event_hash(edited), t=tid)
+    tamper(runtime, "UPDATE history_event SET hash = :h WHERE ticket_id = :t AND seq = 6",
+           h=bytes.fromhex(event_hash(edited)), t=tid)  # the column holds the digest's bytes
     assert finding(audit, closed) == (6, "altered")
 
 
@@ -74,7 +75,7 @@ def test_editing_an_event_and_recomputing_its_hash_over_the_whole_predecessor_na
     tamper(runtime, "UPDATE history_event SET actor = 'mallory' WHERE ticket_id = :t AND seq = 6", t=tid)
     edited = next(e for e in history_rows(runtime, closed) if e.seq == 6)
     tamper(runtime, "UPDATE history_event SET hash = :h WHERE ticket_id = :t AND seq = 6",
-           h=event_hash(edited, events[4].hash), t=tid)
+           h=bytes.fromhex(event_hash(edited, events[4].hash)), t=tid)
     report = audit.verify_ticket(closed)
     assert report.finding is not None and (report.finding.seq, report.finding.problem) == (6, "altered")
     assert "recomputed" in report.finding.detail
@@ -252,7 +253,8 @@ def test_cli_replay_prints_each_step_then_consistent_or_the_divergence(
     code, out = cli("replay", closed, "--until", "5")
     assert code == 0 and out.splitlines()[-1] == "consistent (5 events)"
     gateway = next(e for e in history_rows(runtime, closed) if e.kind == "gateway_taken")
-    tamper(runtime, "UPDATE history_event SET data = '{}' WHERE id = :i", i=gateway.id)
+    tamper(runtime, "UPDATE history_event SET data = '{}' WHERE ticket_id = :t AND seq = :s",
+           t=gateway.ticket_id, s=gateway.seq)
     rehash(runtime, closed, from_seq=gateway.seq)
     code, out = cli("replay", closed)
     assert code == 1 and f"divergence at event {gateway.seq}" in out

@@ -88,7 +88,7 @@ def bulk_events(runtime: Runtime, count: int, first_seq: int = 1000) -> None:
         uow.session.connection().exec_driver_sql(
             "INSERT INTO history_event (ticket_id, seq, at, actor, kind, element_id, element_name, lane, task_id, "
             "data, prev_hash, hash) VALUES (?, ?, ?, 'bulk', 'task_completed', 'classify_ticket', 'Classify', "
-            f"'L1 Support', NULL, ?, '{'0' * 64}', '{'f' * 64}')", rows)
+            f"'L1 Support', NULL, ?, '{'0' * 12}', X'{'f' * 64}')", rows)  # a link, and a hash's 32 bytes
         uow.commit()
 
 

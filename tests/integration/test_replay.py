@@ -168,7 +168,8 @@ def test_an_altered_service_result_is_a_divergence_even_with_a_recomputed_chain(
     priority = next(e for e in history_rows(runtime, number)
                     if e.kind == "service_called" and e.data["operator"] == "priority_matrix")
     altered = {**priority.data, "result": "P5"}
-    tamper(runtime, "UPDATE history_event SET data = :d WHERE id = :i", d=json.dumps(altered), i=priority.id)
+    tamper(runtime, "UPDATE history_event SET data = :d WHERE ticket_id = :t AND seq = :s",
+           d=json.dumps(altered), t=priority.ticket_id, s=priority.seq)
     rehash(runtime, number, from_seq=priority.seq)
     audit = AuditService(runtime)
     assert audit.verify_ticket(number).ok  # the chain alone cannot tell
@@ -188,7 +189,8 @@ def test_an_edited_form_submission_is_a_divergence(runtime: Runtime) -> None:
     assess = next(e for e in history_rows(runtime, number)
                   if e.kind == "task_completed" and e.element_id == "assess_first_level")
     forged = {"form": {**assess.data["form"], "resolve_at_first_level": False}}
-    tamper(runtime, "UPDATE history_event SET data = :d WHERE id = :i", d=json.dumps(forged), i=assess.id)
+    tamper(runtime, "UPDATE history_event SET data = :d WHERE ticket_id = :t AND seq = :s",
+           d=json.dumps(forged), t=assess.ticket_id, s=assess.seq)
     rehash(runtime, number, from_seq=assess.seq)
     divergence = AuditService(runtime).replay(number).divergence
     assert divergence is not None and divergence.seq == assess.seq + 1  # the gateway now takes the other branch
@@ -200,7 +202,7 @@ def test_a_removed_engine_event_is_a_divergence(runtime: Runtime) -> None:
     number = runtime.open_ticket(intake(), CUSTOMER).number
     resolve_at_l1(runtime, FakeClock(runtime.clock()), number)
     gateway = next(e for e in history_rows(runtime, number) if e.kind == "gateway_taken")
-    tamper(runtime, "DELETE FROM history_event WHERE id = :i", i=gateway.id)
+    tamper(runtime, "DELETE FROM history_event WHERE ticket_id = :t AND seq = :s", t=gateway.ticket_id, s=gateway.seq)
     tamper(runtime, "UPDATE history_event SET seq = seq - 1 WHERE ticket_id = :t AND seq > :s",
            t=gateway.ticket_id, s=gateway.seq)
     rehash(runtime, number, from_seq=gateway.seq)

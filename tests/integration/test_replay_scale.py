@@ -133,7 +133,8 @@ def test_a_tampered_reminder_late_in_the_long_ticket_is_named(
     rows = history_rows(runtime, long_ticket.number)
     reminder_end = [r for r in rows if r.kind == "end_reached" and r.element_id == "follow_up_sent"][-3]
     forged = dict(reminder_end.data, data_digest=dict(reminder_end.data["data_digest"], follow_up="0" * 16))
-    tamper(runtime, "UPDATE history_event SET data = :d WHERE id = :i", d=json.dumps(forged), i=reminder_end.id)
+    tamper(runtime, "UPDATE history_event SET data = :d WHERE ticket_id = :t AND seq = :s",
+           d=json.dumps(forged), t=reminder_end.ticket_id, s=reminder_end.seq)
     rehash(runtime, long_ticket.number, from_seq=reminder_end.seq)  # the chain no longer gives it away
     report = audit.replay(long_ticket.number)
     assert not report.consistent and report.divergence is not None
