@@ -1,6 +1,7 @@
 """Shared fixtures: a migrated database per test, a fake clock, a runtime wired like production."""
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +29,18 @@ L2 = Actor("otto", "l2")
 CUSTOMER = Actor("alice", "customer")
 OWNER = Actor("petra", "process_owner")
 ADMIN = Actor("root", "admin")
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """Take back the root log handlers a test added. A command run in a test sends the log to stderr as pytest
+    captured it, which closes with the test; a server thread logging later would print "Logging error" traces."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for added in [handler for handler in root.handlers if handler not in handlers]:
+        root.removeHandler(added)
+    root.setLevel(level)
 
 
 @pytest.fixture
