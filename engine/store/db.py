@@ -1,16 +1,20 @@
 """Database engines and sessions: SQLite (embedded default) with WAL and foreign keys, or PostgreSQL."""
 from __future__ import annotations
 
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAL_CHECKPOINT_PAGES = 10_000
+# A pooled PostgreSQL connection is pinged before use only once it has sat idle this long (seconds).
+PING_AFTER_IDLE = 1.0
+_CHECKED_IN = "ticketflow_checked_in"  # when the connection went back to the pool (time.monotonic())
 
 
 def normalise_url(url: str) -> str:
@@ -34,7 +38,31 @@ def make_engine(url: str, busy_timeout: float = 30.0, **kwargs: Any) -> Engine:
         # read-only units of work begin deferred and read a WAL snapshot without waiting.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, but only for a connection idle ``PING_AFTER_IDLE`` or longer.
+
+    The ping finds connections the server dropped (a restart, an idle timeout) before a request uses one.
+    Under load a connection is back in use within milliseconds, and pinging it every time cost a round trip
+    per transaction (two per request, with the token lookup). A dead connection raises DisconnectionError,
+    which makes the pool discard it and connect afresh.
+    """
+    checked_in = record.info.get(_CHECKED_IN)
+    if checked_in is None or time.monotonic() - checked_in < PING_AFTER_IDLE:
+        return  # just connected, or used a moment ago
+    try:
+        dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error as error:
+        raise exc.DisconnectionError("the database closed this pooled connection") from error
 
 
 def _sqlite_begin(conn: Any) -> None:
