@@ -181,8 +181,7 @@ def serving(folder: Path, url: str, web: int, workers: int, limited: bool = Fals
     with ExitStack() as stack:
         out = stack.enter_context(log.open("ab"))
         commands = [[str(bin_dir / "gunicorn"), "-c", "python:ticketflow.gunicorn", "-b", f"127.0.0.1:{port}",
-                     "--workers", str(web), "--keep-alive", "60", "--access-logfile", "/dev/null",
-                     "ticketflow.wsgi:app"]]
+                     "--workers", str(web), "--keep-alive", "60", "ticketflow.wsgi:app"]]  # as the README runs it
         commands += [[sys.executable, "-m", "ticketflow", "worker", "--interval", "1"]] * workers
         processes = [subprocess.Popen(c, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
                      for c in commands]
