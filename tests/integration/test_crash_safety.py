@@ -176,30 +176,32 @@ def storm(fleet: Fleet, rng: random.Random, runtime: Runtime) -> None:
 
 def test_sigkill_storm_leaves_every_ticket_correct(fleet: Fleet, postgres_url: str, smtp: SmtpSink) -> None:
     runtime, tokens = setup(postgres_url)
-    audit = AuditService(runtime)
-    fleet.start_web()
-    fleet.start_worker()
-    fleet.start_worker()
-    jobs, over = itertools.count(), threading.Event()
-    done: dict[int, str] = {}
-    errors: list[str] = []
-    clients = [threading.Thread(target=play, args=(fleet.port, tokens, i, jobs, over, done, errors), daemon=True)
-               for i in range(CLIENTS)]
-    for thread in clients:
-        thread.start()
-    storm(fleet, random.Random(os.environ.get("CRASH_SEED", "16")), runtime)
-    over.set()  # the clients finish the tickets in hand
-    overdue_timers_fire(runtime)
-    for thread in clients:
-        thread.join(timeout=100)
-    assert errors == [] and not any(c.is_alive() for c in clients), errors
-    assert sum(fleet.kills.values()) >= MIN_KILLS, fleet.kills
-    timers_fired(runtime, done)
-    deliver_leftovers(postgres_url, runtime, smtp)
-    audit.anchor(Actor("audra", "auditor"))
-    check_everything(runtime, audit, smtp, sorted(done.values()))
-    runtime.close()
-    print(f"{len(done)} tickets through {dict(fleet.kills)} SIGKILLs, {len(smtp.sink.received)} emails received")
+    try:
+        audit = AuditService(runtime)
+        fleet.start_web()
+        fleet.start_worker()
+        fleet.start_worker()
+        jobs, over = itertools.count(), threading.Event()
+        done: dict[int, str] = {}
+        errors: list[str] = []
+        clients = [threading.Thread(target=play, args=(fleet.port, tokens, i, jobs, over, done, errors), daemon=True)
+                   for i in range(CLIENTS)]
+        for thread in clients:
+            thread.start()
+        storm(fleet, random.Random(os.environ.get("CRASH_SEED", "16")), runtime)
+        over.set()  # the clients finish the tickets in hand
+        overdue_timers_fire(runtime)
+        for thread in clients:
+            thread.join(timeout=100)
+        assert errors == [] and not any(c.is_alive() for c in clients), errors
+        assert sum(fleet.kills.values()) >= MIN_KILLS, fleet.kills
+        timers_fired(runtime, done)
+        deliver_leftovers(postgres_url, runtime, smtp)
+        audit.anchor(Actor("audra", "auditor"))
+        check_everything(runtime, audit, smtp, sorted(done.values()))
+        print(f"{len(done)} tickets through {dict(fleet.kills)} SIGKILLs, {len(smtp.sink.received)} emails received")
+    finally:  # also when an assertion failed: no connection is left to the garbage collector
+        runtime.close()
 
 
 def not_stuck(runtime: Runtime) -> None:
