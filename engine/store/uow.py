@@ -1,4 +1,5 @@
-"""Unit of work: one transaction per use case; it rolls back unless the use case commits.
+"""Unit of work: one transaction per use case; it rolls back unless the use case commits (a read-only one on
+PostgreSQL commits, having written nothing, see ``__exit__``).
 
 The transaction lives on one Core ``Connection``. Hot paths (opening a ticket, completing a task,
 firing timers) run prebuilt Core statements on it; other use cases ask for ``session``, an ORM
@@ -44,8 +45,9 @@ class UnitOfWork:
             raise self._deadline.exceeded()  # before taking a connection: the database is not touched
         connection = self._sessions.kw["bind"].connect()
         if self._read_only:
-            # On SQLite a reader need not queue for the write lock (see db.make_engine).
-            connection = connection.execution_options(**{READ_ONLY: True})
+            # On SQLite a reader need not queue for the write lock (see db.make_engine); on PostgreSQL it begins
+            # READ ONLY (in the same BEGIN), so that a write slipped into a read fails rather than being dropped.
+            connection = connection.execution_options(**{READ_ONLY: True}, postgresql_readonly=True)
         if self._snapshot and connection.dialect.name == "postgresql":
             # PostgreSQL's default (READ COMMITTED) takes a new snapshot per statement: a check reading a row, then
             # what refers to it, would see another transaction's commit in between. SQLite's read is one snapshot.
@@ -93,6 +95,11 @@ class UnitOfWork:
         # (an explicit rollback() would expire them and break views built from them). The progress handler comes
         # off first, so that it cannot interrupt the rollback.
         self._unwatch()
+        if exc is None and self._read_only and self.connection.in_transaction() \
+                and self.connection.dialect.name == "postgresql":
+            # A read ends with COMMIT, not ROLLBACK: at every ROLLBACK psycopg forgets the statements it prepared
+            # and has the server drop them (one more round trip), so every request planned its statements anew.
+            (self._session or self.connection).commit()
         if self._session is not None:
             self._session.close()
         self.connection.close()
