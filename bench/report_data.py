@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.store.models import stored_digest
+
 TICKETS = 100_000
 EVENTS = 3_000_000
 SPAN_DAYS = 730  # tickets opened over two years up to REFERENCE
@@ -112,7 +114,7 @@ def events(shape: Shape, seed: int = 31) -> Iterator[list[tuple[Any, ...]]]:
             kind = "ticket_opened" if seq == 1 else EVENT_KINDS[seq % len(EVENT_KINDS)]
             batch.append((index + 1, seq, opened + step * (seq - 1), "system", kind, "assess", "Assess",
                           "L1 Support", None, f'{{"data_digest": "{digest[:16]}"}}', previous[:12],
-                          bytes.fromhex(digest)))  # the link as the engine stores it; the hash as its bytes
+                          stored_digest(digest)))  # the link and the hash as the engine stores them
             previous = digest
             if len(batch) >= BATCH * 5:
                 yield batch

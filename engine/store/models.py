@@ -48,17 +48,27 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def stored_digest(digest: str) -> bytes:
+    """A SHA-256 digest as the database keeps it: its 32 bytes, half the room of the hex text."""
+    return bytes.fromhex(digest)
+
+
+def read_digest(stored: bytes | memoryview) -> str:
+    """A stored digest as everything above the database shows it: hex digits."""
+    return bytes(stored).hex()
+
+
 class Digest(TypeDecorator[str]):
-    """A SHA-256 digest: hex digits in Python, its 32 bytes in the database (half the room of the hex text)."""
+    """A SHA-256 digest column for SQLAlchemy; raw-driver paths convert with ``stored_digest``/``read_digest``."""
 
     impl = LargeBinary
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> bytes | None:
-        return None if value is None else bytes.fromhex(value)
+        return None if value is None else stored_digest(value)
 
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> str | None:
-        return None if value is None else bytes(value).hex()
+        return None if value is None else read_digest(value)
 
 
 class Base(DeclarativeBase):

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from engine.errors import Conflict
 from engine.store.driver import Driver
-from engine.store.models import HumanTask, Ticket
+from engine.store.models import HumanTask, Ticket, read_digest, stored_digest
 from engine.store.packing import event_data, stored_data
 from engine.views import EventView
 
@@ -239,7 +239,7 @@ class TicketStore:
         """The ticket's history, in order (``at`` is NOT NULL)."""
         time_out, json_out = self.sql.time_out, self.sql.json_out
         return [EventView(seq, cast(datetime, time_out(at)), actor, kind, element_id, element_name, lane, task_id,
-                          event_data(json_out(data), packed), bytes(digest).hex())
+                          event_data(json_out(data), packed), read_digest(digest))
                 for seq, at, actor, kind, element_id, element_name, lane, task_id, data, packed, digest
                 in self.sql.execute(_SQL_EVENTS, (ticket_id,)).fetchall()]
 
@@ -304,7 +304,7 @@ class TicketStore:
             try:
                 self.sql.execute_many(_SQL_INSERT_EVENT, [
                     (e.ticket_id, e.seq, time_in(e.at), e.actor, e.kind, e.element_id, e.element_name, e.lane,
-                     e.task_id, *stored_data(e.data_json), e.prev_hash, bytes.fromhex(e.hash)) for e in events])
+                     e.task_id, *stored_data(e.data_json), e.prev_hash, stored_digest(e.hash)) for e in events])
             except self.sql.integrity_error:
                 # (ticket_id, seq) is unique: a concurrent transaction appended to the same chain.
                 raise stale_ticket(ticket.number) from None
