@@ -195,13 +195,17 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _worker(args: argparse.Namespace, config: EngineConfig) -> int:
+    from ticketflow.heap import settle_after_start_up
     from ticketflow.logs import configure_logging
     from ticketflow.worker import run_worker
 
     configure_logging()  # JSON lines unless TICKETFLOW_LOG_FORMAT=text
     # --once answers the person who ran it; a running worker's rounds are log lines like the rest.
     report = (lambda line: print(line, flush=True)) if args.once else logging.getLogger("ticketflow.worker").info
-    return run_worker(make_runtime(config), args.interval, args.once, report)
+    runtime = make_runtime(config)
+    if not args.once:
+        settle_after_start_up()  # it runs for days
+    return run_worker(runtime, args.interval, args.once, report)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,13 @@ def post_fork(server: Any, worker: Any) -> None:
     _gunicorn_lines_as_ours()
 
 
+def post_worker_init(worker: Any) -> None:
+    """In each worker, once the app is loaded: start-up's objects out of the collector's full passes."""
+    from ticketflow.heap import settle_after_start_up
+
+    settle_after_start_up()
+
+
 def _gunicorn_lines_as_ours() -> None:
     import logging
 

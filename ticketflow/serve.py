@@ -14,6 +14,7 @@ from engine.runtime import Runtime
 from engine.usecases.outbox import OutboxDelivery
 from engine.usecases.users import Directory
 from ticketflow.composition import EMAIL_HELD, make_delivery
+from ticketflow.heap import settle_after_start_up
 from ticketflow.logs import configure_logging
 from ticketflow.worker import WorkerThread
 from web.app import WebSettings, create_app
@@ -49,6 +50,7 @@ def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8000, worker_in
     worker = WorkerThread(runtime, worker_interval, delivery) if worker_interval else None
     if worker:
         worker.start()
+    settle_after_start_up()
     announce(f"ticketflow is serving on http://{host}:{server.server_port}/ (Ctrl-C stops it)")
     try:
         server.serve_forever()
