@@ -23,9 +23,12 @@ What it prints:
    to it, hence the most 2 can give; and the same without the clients' share, as if the load came from another
    machine.
 2. On PostgreSQL with 2 web workers: the peak from (1), then ``PACED_CLIENTS`` processes together starting
-   lifecycles at 80% of it, each on its own schedule (one still busy starts its next late; there are twice as many
-   as in (1), so they are mostly idle and the pace holds), with p50/p95/p99 per request kind. Target: p99 of task
-   completion under 50 ms.
+   lifecycles at 80% of it, each on its own schedule, the schedules spread evenly (client i starts i/n of a pace
+   after the first, as wrk2 spreads requests; one still busy starts its next late, and with twice as many clients
+   as in (1) each is idle about half the time, so the pace holds), with p50/p95/p99 per request kind and where the
+   cores went. Target: p99 of task completion under 50 ms. Started all at once, the clients sent their lifecycles
+   in bursts, and with half as many they were rarely idle, so a slow answer delayed the next start: both hid part
+   of the queueing a steady 80% load brings.
 3. The same paced run beside a garbage client sending malformed JSON and made-up tokens from an address of its
    own, as fast as it can, rate limits on (``TICKETFLOW_RATE_LIMIT``, in both paced runs): the others must stay
    within the figures of (2).
@@ -62,8 +65,10 @@ from bench.scratch import migrated_runtime, scratch_postgres  # noqa: E402
 SCALING_TARGET = 1.6
 P99_TARGET_MS = 50.0
 PACE_SHARE = 0.8
-CLIENTS = 4
-PACED_CLIENTS = 8  # twice as many, each idle part of the time: a slow answer does not delay the next start
+# Enough to keep every web thread and PostgreSQL busy in a closed loop: each client waits for its answer, so with 4
+# the 2-worker runs left 0.16-0.20 of the cores idle while requests waited on one another; with 8, about 0.10.
+CLIENTS = 8
+PACED_CLIENTS = 16  # twice as many, each idle part of the time: a slow answer does not delay the next start
 RATE_LIMIT = "80"  # paced runs: requests/s per caller and web worker, above what one paced client sends (~60)
 COMPLETE = "complete (all user tasks)"
 KINDS = ("open ticket", "get ticket", "task list", "task detail", "claim", COMPLETE)
@@ -117,8 +122,11 @@ def drive(server: Server, people: list[Tokens], plan: Plan, pace: float | None =
     results = context.Queue()
     began = time.monotonic()
     end = began + plan.warm_up + plan.measure
-    processes = [context.Process(target=agent_process, args=(port, tokens, f"client {i}", began, plan.warm_up, end,
-                                                             pace, results)) for i, tokens in enumerate(people)]
+    # Paced clients take turns: client i starts i/n of a pace after client 0, so that lifecycles start evenly
+    # spread at the asked rate (as wrk2 paces requests), not all clients at once every ``pace`` seconds.
+    processes = [context.Process(target=agent_process, args=(
+        port, tokens, f"client {i}", began, plan.warm_up, end, pace, results, i * (pace or 0.0) / len(people)))
+        for i, tokens in enumerate(people)]
     if garbage_token is not None:
         processes.append(context.Process(target=garbage_process, args=(port, garbage_token, end, results)))
     for process in processes:
@@ -243,7 +251,7 @@ def paced_summary(label: str, outcome: Outcome) -> list[str]:
         lines.append(f"    garbage client: {rate:.0f} requests/s ({spread})")
     if outcome.errors:
         lines.append(f"    first error: {outcome.errors[0]}")
-    return lines + kinds_table(outcome)
+    return lines + cpu_lines(outcome.cpu, outcome.lifecycles) + kinds_table(outcome)
 
 
 def say(*lines: str) -> None:

@@ -321,14 +321,15 @@ def _done(ticket: dict[str, Any], element: str) -> int:
 
 # -- the load benchmark's client processes -------------------------------------------------------------------
 def agent_process(port: int, tokens: Tokens, name: str, began: float, warm_up: float, end: float,
-                  pace: float | None, results: Any) -> None:
-    """Play lifecycles until ``end`` (closed loop, or one started every ``pace`` seconds); counted after warm-up."""
+                  pace: float | None, results: Any, offset: float = 0.0) -> None:
+    """Play lifecycles until ``end`` (closed loop, or one started every ``pace`` seconds from ``began + offset``);
+    counted after warm-up."""
     client = Client(port, timeout=30.0)
     done, errors, n = 0, [], 0
     counted = began + warm_up
     while time.monotonic() < end:
         if pace is not None:
-            time.sleep(max(0.0, began + n * pace - time.monotonic()))
+            time.sleep(max(0.0, began + offset + n * pace - time.monotonic()))
         script = LOAD_SCRIPTS[n % len(LOAD_SCRIPTS)]
         lifecycle = Lifecycle(client, tokens, script, f"{name} lifecycle {n}", thorough=True)
         n += 1
