@@ -95,8 +95,7 @@ class UnitOfWork:
         # (an explicit rollback() would expire them and break views built from them). The progress handler comes
         # off first, so that it cannot interrupt the rollback.
         self._unwatch()
-        if exc is None and self._read_only and self.connection.in_transaction() \
-                and self.connection.dialect.name == "postgresql":
+        if self._read_only and self._ends_with_commit(exc):
             # A read ends with COMMIT, not ROLLBACK: at every ROLLBACK psycopg forgets the statements it prepared
             # and has the server drop them (one more round trip), so every request planned its statements anew.
             (self._session or self.connection).commit()
@@ -105,6 +104,21 @@ class UnitOfWork:
         self.connection.close()
         if self._deadline is not None and exc is not None and _cut_by_database(exc):
             raise self._deadline.exceeded() from exc
+
+    def _ends_with_commit(self, exc: BaseException | None) -> bool:
+        """Whether this read, on PostgreSQL, can end with COMMIT: it has a transaction, and none of its statements
+        failed (the server would refuse the rest). A read refused by the use case (a ticket the caller may not see,
+        say) has written nothing either; it commits too unless it opened an ORM session, whose commit would first
+        flush whatever the refused use case left in it."""
+        if self.connection.dialect.name != "postgresql" or not self.connection.in_transaction():
+            return False
+        if exc is None:
+            return True
+        from psycopg.pq import TransactionStatus  # only PostgreSQL gets here
+
+        driver = self.connection.connection.driver_connection
+        return self._session is None and driver is not None \
+            and driver.info.transaction_status == TransactionStatus.INTRANS
 
     def commit(self) -> None:
         # A request whose own work (workflow steps, say) ran past its deadline rolls back instead of committing late.

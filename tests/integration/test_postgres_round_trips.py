@@ -87,3 +87,27 @@ def test_a_write_slipped_into_a_read_fails_and_changes_nothing(postgres_url: str
             assert uow.connection.execute(text("SELECT count(*) FROM app_user")).scalar_one() == 0
     finally:
         engine.dispose()
+
+
+def test_a_refused_read_keeps_the_prepared_statements_and_a_failed_one_rolls_back(postgres_url: str) -> None:
+    # A read the use case refuses (a ticket the caller may not see) wrote nothing: it commits like any read, so a
+    # stream of 404s does not make every later request plan its statements again. A statement that failed leaves
+    # the transaction aborted: that one rolls back.
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    sessions = session_factory(engine)
+    try:
+        for _ in range(8):  # psycopg prepares a statement once it has run it five times
+            with pytest.raises(LookupError), UnitOfWork(sessions, read_only=True) as uow:
+                uow.connection.execute(text("SELECT count(*) FROM ticket WHERE status = :s"), {"s": "open"})
+                raise LookupError("not yours")
+        with UnitOfWork(sessions, read_only=True) as uow:
+            prepared = uow.connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
+        assert prepared >= 1
+
+        with pytest.raises(DBAPIError, match="division by zero"), UnitOfWork(sessions, read_only=True) as uow:
+            uow.connection.execute(text("SELECT 1 / 0"))
+        with UnitOfWork(sessions, read_only=True) as uow:  # the connection came back usable
+            prepared = uow.connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
+        assert prepared == 0  # rolled back: psycopg dropped what it had prepared, as it must after a failure
+    finally:
+        engine.dispose()
