@@ -114,11 +114,12 @@ class UnitOfWork:
             return False
         if exc is None:
             return True
+        if self._session is not None or self.connection.invalidated:  # invalidated: the connection was lost
+            return False
         from psycopg.pq import TransactionStatus  # only PostgreSQL gets here
 
         driver = self.connection.connection.driver_connection
-        return self._session is None and driver is not None \
-            and driver.info.transaction_status == TransactionStatus.INTRANS
+        return driver is not None and driver.info.transaction_status == TransactionStatus.INTRANS
 
     def commit(self) -> None:
         # A request whose own work (workflow steps, say) ran past its deadline rolls back instead of committing late.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from engine.store import db
 from engine.store.db import make_engine, session_factory
@@ -110,4 +110,24 @@ def test_a_refused_read_keeps_the_prepared_statements_and_a_failed_one_rolls_bac
             prepared = uow.connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
         assert prepared == 0  # rolled back: psycopg dropped what it had prepared, as it must after a failure
     finally:
+        engine.dispose()
+
+
+def test_a_read_whose_connection_the_server_ended_raises_the_database_error(postgres_url: str) -> None:
+    # The unit must not hide the lost connection behind an error of its own while ending the read (the readiness
+    # probe and the request deadline tell database errors apart); the pool then connects afresh.
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    sessions = session_factory(engine)
+    admin = make_engine(postgres_url)
+    try:
+        with pytest.raises(OperationalError, match="terminating connection"), \
+                UnitOfWork(sessions, read_only=True) as uow:
+            pid = uow.connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with admin.connect() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            uow.connection.execute(text("SELECT 1"))
+        with UnitOfWork(sessions, read_only=True) as uow:
+            assert uow.connection.execute(text("SELECT 2")).scalar_one() == 2
+    finally:
+        admin.dispose()
         engine.dispose()
