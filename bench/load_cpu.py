@@ -114,6 +114,11 @@ class CpuUse:
         """On average how many cores ``core_seconds`` kept busy over the window."""
         return core_seconds / self.seconds
 
+    def __add__(self, other: CpuUse) -> CpuUse:
+        """Two windows as one: their seconds and core-seconds added up."""
+        return CpuUse(self.seconds + other.seconds, self.cores,
+                      {role: self.used[role] + other.used[role] for role in ROLES}, self.idle + other.idle)
+
 
 class CpuMeter:
     """Measures a window in a thread of its own while the benchmark runs; ``result`` waits for the window to end."""
