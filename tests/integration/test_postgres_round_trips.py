@@ -4,11 +4,14 @@ ago goes straight back to work. Reads begin READ ONLY and end with COMMIT (``eng
 its prepared statements, and a write slipped into a read fails."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.store import db
 from engine.store.db import make_engine, session_factory
@@ -61,19 +64,32 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(postgres_url: str, monkeyp
         engine.dispose()
 
 
-def test_reads_keep_the_statements_psycopg_prepared(postgres_url: str) -> None:
-    # A read ends with COMMIT: a ROLLBACK would make psycopg drop every statement it had prepared on the connection.
-    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
-    sessions = session_factory(engine)
+@contextmanager
+def one_connection(url: str) -> Iterator[sessionmaker[Session]]:
+    """Units of work over a pool of one connection, so that what psycopg prepared is seen by the next unit."""
+    engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
-        for _ in range(8):  # psycopg prepares a statement once it has run it five times
-            with UnitOfWork(sessions, read_only=True) as uow:
-                uow.connection.execute(text("SELECT count(*) FROM ticket WHERE status = :s"), {"s": "open"})
-        with UnitOfWork(sessions, read_only=True) as uow:
-            prepared = uow.connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
-        assert prepared >= 1
+        yield session_factory(engine)
     finally:
         engine.dispose()
+
+
+def prepared_statements(sessions: sessionmaker[Session]) -> int:
+    with UnitOfWork(sessions, read_only=True) as uow:
+        return int(uow.connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one())
+
+
+PREPARED_AFTER = 8  # runs of one statement: psycopg prepares a statement once it has run it five times
+OPEN_TICKETS = text("SELECT count(*) FROM ticket WHERE status = :s")
+
+
+def test_reads_keep_the_statements_psycopg_prepared(postgres_url: str) -> None:
+    # A read ends with COMMIT: a ROLLBACK would make psycopg drop every statement it had prepared on the connection.
+    with one_connection(postgres_url) as sessions:
+        for _ in range(PREPARED_AFTER):
+            with UnitOfWork(sessions, read_only=True) as uow:
+                uow.connection.execute(OPEN_TICKETS, {"s": "open"})
+        assert prepared_statements(sessions) >= 1
 
 
 def test_a_write_slipped_into_a_read_fails_and_changes_nothing(postgres_url: str) -> None:
@@ -93,24 +109,18 @@ def test_a_refused_read_keeps_the_prepared_statements_and_a_failed_one_rolls_bac
     # A read the use case refuses (a ticket the caller may not see) wrote nothing: it commits like any read, so a
     # stream of 404s does not make every later request plan its statements again. A statement that failed leaves
     # the transaction aborted: that one rolls back.
-    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
-    sessions = session_factory(engine)
-    try:
-        for _ in range(8):  # psycopg prepares a statement once it has run it five times
+    with one_connection(postgres_url) as sessions:
+        for _ in range(PREPARED_AFTER):
             with pytest.raises(LookupError), UnitOfWork(sessions, read_only=True) as uow:
-                uow.connection.execute(text("SELECT count(*) FROM ticket WHERE status = :s"), {"s": "open"})
+                uow.connection.execute(OPEN_TICKETS, {"s": "open"})
                 raise LookupError("not yours")
-        with UnitOfWork(sessions, read_only=True) as uow:
-            prepared = uow.connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
-        assert prepared >= 1
+        assert prepared_statements(sessions) >= 1
 
         with pytest.raises(DBAPIError, match="division by zero"), UnitOfWork(sessions, read_only=True) as uow:
             uow.connection.execute(text("SELECT 1 / 0"))
-        with UnitOfWork(sessions, read_only=True) as uow:  # the connection came back usable
-            prepared = uow.connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
-        assert prepared == 0  # rolled back: psycopg dropped what it had prepared, as it must after a failure
-    finally:
-        engine.dispose()
+        # The connection came back usable, and rolled back: psycopg dropped what it had prepared, as it must after
+        # a failure.
+        assert prepared_statements(sessions) == 0
 
 
 def test_a_read_whose_connection_the_server_ended_raises_the_database_error(postgres_url: str) -> None:
